@@ -1,0 +1,88 @@
+# ngx_http_attest_module: build, test, demo.
+#
+#   make          install missing Debian packages, build the module, the
+#                 attest-verify tool and the core's unit tests into build/
+#   make test     build what is missing, run every test through prove
+#   make demo     a local attested upstream behind nginx, two requests
+#   make bench    benchmarks against plain proxy_pass (bench/)
+
+BUILD      := build
+NGX_SRC    ?= /usr/share/nginx/src
+PYTHON     ?= /usr/bin/python3
+PROVE      ?= prove
+
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS   += -Isrc/core
+LDLIBS     := -lsecp256k1 -lyajl -lcrypto
+
+CORE_SRCS  := $(wildcard src/core/*.c)
+CORE_HDRS  := $(wildcard src/core/*.h)
+CORE_OBJS  := $(CORE_SRCS:src/core/%.c=$(BUILD)/core/%.o)
+NGX_SRCS   := $(wildcard src/ngx/*.c) $(wildcard src/ngx/*.h)
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+VEC_GENS   := $(wildcard tests/vectors/gen_*.py)
+VEC_STAMPS := $(VEC_GENS:tests/vectors/gen_%.py=$(BUILD)/vectors/%.stamp)
+
+MODULE     := $(BUILD)/ngx_http_attest_module.so
+TOOL       := $(BUILD)/attest-verify
+DEPS_STAMP := $(BUILD)/.deps
+
+.PHONY: all deps module tool unit vectors test unit-test demo bench clean
+
+all: deps module tool unit
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): scripts/setup-deps.sh
+	@mkdir -p $(BUILD)
+	./scripts/setup-deps.sh
+	@touch $@
+
+module: $(MODULE)
+
+$(MODULE): $(DEPS_STAMP) config $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS)
+	./scripts/build-module.sh $(NGX_SRC) $(BUILD)
+
+tool: $(TOOL)
+
+$(BUILD)/core/%.o: src/core/%.c $(CORE_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
+
+$(BUILD)/libattest.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+TOOL_SRCS  := $(wildcard tools/*.c)
+
+$(TOOL): $(TOOL_SRCS) $(wildcard tools/*.h) $(BUILD)/libattest.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itools -o $@ $(TOOL_SRCS) \
+		$(BUILD)/libattest.a $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libattest.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(BUILD)/libattest.a $(LDLIBS)
+
+vectors: $(VEC_STAMPS)
+
+$(BUILD)/vectors/%.stamp: tests/vectors/gen_%.py $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(PYTHON) $< $(BUILD)/vectors
+	@touch $@
+
+test: all vectors
+	$(PROVE) -f $(UNIT_BINS) t/*.t
+
+demo: all
+	./scripts/demo.sh $(if $(KEEP),--keep)
+
+bench: all
+	./bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

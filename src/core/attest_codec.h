@@ -1,0 +1,36 @@
+/*
+ * Hex and base64 decoding over pointer + length, with strict validation.
+ */
+
+#ifndef ATTEST_CODEC_H
+#define ATTEST_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+/*
+ * Decodes exactly len hex characters (any case, no prefix, even length)
+ * into out, which must hold len / 2 bytes.  Returns 0, or -1 on bad input.
+ */
+int attest_hex_decode(const char *in, size_t len, uint8_t *out);
+
+/* lowercase hex of n bytes into out (2n + 1 bytes, NUL-terminated) */
+void attest_hex_encode(const uint8_t *in, size_t n, char *out);
+
+/* skips a leading "0x" or "0X" */
+void attest_hex_strip_prefix(const char **in, size_t *len);
+
+/* upper bound of decoded bytes for len base64 characters */
+size_t attest_base64_decoded_max(size_t len);
+
+/*
+ * Standard base64 (RFC 4648, "+/", "=" padding, also accepts unpadded
+ * input); whitespace (space, \t, \r, \n) is skipped.  out must hold
+ * attest_base64_decoded_max(len) bytes.  Returns 0 and sets *out_len,
+ * or -1 on any other character or bad padding.
+ */
+int attest_base64_decode(const char *in, size_t len, uint8_t *out,
+    size_t *out_len);
+
+#endif /* ATTEST_CODEC_H */

@@ -1,0 +1,79 @@
+/*
+ * Server-sent-events accumulator for signed streaming completions
+ * (PROTOCOL.md section 3).
+ *
+ * Fed the upstream bytes in arbitrary splits, it cuts them into lines,
+ * classifies each line, and hashes the compact serialization of
+ * {"chunks":[L1,L2,...]} on the fly, where Li is the payload of the i-th
+ * "data: " line (except "data: [DONE]" and the signature event's data),
+ * JSON-escaped the way Python's json.dumps (ensure_ascii) escapes it.
+ *
+ * Memory is constant: the accumulator keeps at most the current partial
+ * line (up to max_line bytes) and the signature event's JSON (up to
+ * ATTEST_SSE_SIG_MAX bytes).
+ */
+
+#ifndef ATTEST_SSE_H
+#define ATTEST_SSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attest_reason.h"
+
+
+#define ATTEST_SSE_SIG_MAX  8192
+
+typedef enum {
+    ATTEST_SSE_NONE = 0,      /* no complete line: input exhausted */
+    ATTEST_SSE_DATA,          /* "data: ..." of an ordinary event, hashed */
+    ATTEST_SSE_DONE,          /* "data: [DONE]" */
+    ATTEST_SSE_SIG_EVENT,     /* "event: signature" */
+    ATTEST_SSE_SIG_DATA,      /* the data line of the signature event */
+    ATTEST_SSE_BLANK,         /* empty line: end of an event */
+    ATTEST_SSE_OTHER,         /* comments, other fields, other events */
+    ATTEST_SSE_ERROR          /* line longer than max_line: stop feeding */
+} attest_sse_line_e;
+
+typedef struct {
+    attest_sse_line_e  type;
+    /*
+     * The whole line including its "\n" (and "\r" when present).  Points
+     * into the caller's input when the line was complete in it, otherwise
+     * into the accumulator's own buffer; valid until the next feed call.
+     */
+    const uint8_t     *data;
+    size_t             len;
+} attest_sse_line_t;
+
+typedef struct attest_sse_s  attest_sse_t;
+
+
+/* max_line bounds a single line; NULL on allocation failure */
+attest_sse_t *attest_sse_new(size_t max_line);
+void attest_sse_free(attest_sse_t *s);
+
+/*
+ * Consumes input up to and including the end of the next complete line
+ * and describes it in *line; returns the number of bytes consumed.  When
+ * the input holds no complete line, it keeps the partial line, sets
+ * line->type to ATTEST_SSE_NONE and returns len.  Call in a loop until
+ * the input is used up.
+ */
+size_t attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
+    attest_sse_line_t *line);
+
+/* bytes of the current partial line held inside the accumulator */
+size_t attest_sse_pending(const attest_sse_t *s);
+
+/*
+ * The response hash of every data line seen so far (may be called once
+ * the signature event has been seen, and again later: it does not end
+ * the running hash).
+ */
+void attest_sse_hash(attest_sse_t *s, uint8_t out[32]);
+
+/* the signature event's JSON payload, or NULL when none was seen yet */
+const uint8_t *attest_sse_signature(const attest_sse_t *s, size_t *len);
+
+#endif /* ATTEST_SSE_H */

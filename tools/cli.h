@@ -1,0 +1,43 @@
+/*
+ * Shared pieces of the attest-verify command-line tool.  Each subcommand
+ * lives in its own file; main() in attest-verify.c dispatches.
+ *
+ * Exit codes: 0 verified, 1 failed (prints "failed: <reason>" and one
+ * sentence), 2 usage error.
+ */
+
+#ifndef ATTEST_CLI_H
+#define ATTEST_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attest_reason.h"
+
+
+#define CLI_VERIFIED  0
+#define CLI_FAILED    1
+#define CLI_USAGE     2
+
+/* whole file, NUL-terminated (not counted in *len); NULL + message */
+uint8_t *cli_read_file(const char *path, size_t *len);
+
+/*
+ * Decodes text that may be hex (optional 0x, whitespace ignored), base64,
+ * or else raw bytes as they are.  Returns a malloc'd buffer.
+ */
+uint8_t *cli_decode_blob(const uint8_t *in, size_t len, size_t *out_len);
+
+/* parses exactly 32 bytes of hex (optional 0x); 0 or -1 */
+int cli_parse_nonce(const char *hex, uint8_t nonce[32]);
+
+/* prints "failed: <reason>", the sentence and the detail; returns 1 */
+int cli_failed(const attest_err_t *err);
+
+/* prints "usage: ..." to stderr; returns 2 */
+int cli_usage(const char *usage);
+
+int cli_cmd_gpu(int argc, char **argv);     /* av_gpu.c */
+int cli_cmd_tdx(int argc, char **argv);     /* av_tdx.c */
+
+#endif /* ATTEST_CLI_H */
