@@ -6,7 +6,13 @@ set -eu
 
 PKGS="build-essential nginx nginx-dev libssl-dev libsecp256k1-dev libyajl-dev
       perl curl valgrind python3 python3-ecdsa python3-pycryptodome
-      python3-cryptography nodejs npm procps"
+      python3-cryptography procps"
+
+# Node.js for the OpenAI SDK test: any node + npm on PATH will do (the
+# machine may carry a newer one than Debian's, which would conflict)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS="$PKGS nodejs npm"
+fi
 
 missing=""
 for p in $PKGS; do

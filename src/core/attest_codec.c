@@ -158,7 +158,7 @@ attest_base64_decode(const char *in, size_t len, uint8_t *out,
         return -1;
     }
 
-    if (pad && (bits / 2 != pad)) {
+    if (pad && ((size_t) bits / 2 != pad)) {
         return -1;
     }
 

@@ -11,6 +11,36 @@
  * Memory is constant: the accumulator keeps at most the current partial
  * line (up to max_line bytes) and the signature event's JSON (up to
  * ATTEST_SSE_SIG_MAX bytes).
+ *
+ * Lines end at "\n" only, as the agent splits them.  A "\r" before the
+ * "\n" is part of a data payload (hashed, escaped as \r) but a line ending
+ * for every other test: blank lines, field values, the signature JSON.
+ *
+ * Classification, first match wins:
+ *   "\n" or "\r\n"                        BLANK: ends the current event
+ *   ":..."                                OTHER (comment)
+ *   a "data" field in a signature event   SIG_DATA, not hashed
+ *   "data: [DONE]..."                     DONE, not hashed (the agent skips
+ *                                         every line starting so)
+ *   "data: ..."                           DATA, hashed
+ *   "event: signature", "event:signature" SIG_EVENT (another "event" field
+ *                                         ends the signature event)
+ *   anything else                         OTHER, not hashed; note that this
+ *                                         includes "data:x" (no space),
+ *                                         which the agent does not hash but
+ *                                         an SSE client reads as data
+ *
+ * The agent hashes vLLM's stream and holds back the read holding
+ * "data: [DONE]", so data lines read together with [DONE] reach us after
+ * the signature event: take the hash at [DONE], not at the signature.
+ *
+ * Bytes of a payload that are not UTF-8 (the agent's decoder would have
+ * failed on them) are hashed raw: Python's output is pure ASCII, so such a
+ * stream can never match, and cannot alias a "\u00XX" escape.
+ *
+ * ATTEST_SSE_ERROR is sticky: a line ("\n" included) longer than max_line,
+ * reported as soon as the partial line reaches max_line bytes, or no
+ * memory for the line buffer (which grows on demand up to max_line).
  */
 
 #ifndef ATTEST_SSE_H
@@ -73,7 +103,13 @@ size_t attest_sse_pending(const attest_sse_t *s);
  */
 void attest_sse_hash(attest_sse_t *s, uint8_t out[32]);
 
-/* the signature event's JSON payload, or NULL when none was seen yet */
+/*
+ * The signature event's JSON payload: its data line after "data:" and one
+ * optional space, without the line ending.  NULL when none was seen yet,
+ * and also when it was longer than ATTEST_SSE_SIG_MAX or when a second
+ * SIG_DATA line came (two data lines, or a second signature event): after
+ * a SIG_DATA line, NULL means signature_malformed.  len may be NULL.
+ */
 const uint8_t *attest_sse_signature(const attest_sse_t *s, size_t *len);
 
 #endif /* ATTEST_SSE_H */

@@ -1,6 +1,6 @@
 /*
  * A minimal TAP producer for the core's unit tests, so that prove runs
- * them beside the t/*.t suite.  Header-only: each test is one program.
+ * them beside the t/ suite.  Header-only: each test is one program.
  */
 
 #ifndef ATTEST_TAP_H
@@ -16,7 +16,7 @@ static int  tap_n;
 static int  tap_failed;
 
 
-static int
+static inline int
 tap_ok(int cond, const char *fmt, ...)
 {
     va_list  ap;
@@ -39,7 +39,7 @@ tap_ok(int cond, const char *fmt, ...)
 }
 
 
-static void
+static inline void
 tap_diag(const char *fmt, ...)
 {
     va_list  ap;
@@ -72,7 +72,7 @@ tap_diag(const char *fmt, ...)
 
 
 /* prints the plan at the end and the exit status prove expects */
-static int
+static inline int
 tap_done(void)
 {
     printf("1..%d\n", tap_n);
@@ -82,7 +82,7 @@ tap_done(void)
 
 
 /* reads a whole file (tests only); NULL if it cannot */
-static unsigned char *
+static inline unsigned char *
 tap_slurp(const char *path, size_t *len)
 {
     FILE           *f;
@@ -114,7 +114,7 @@ tap_slurp(const char *path, size_t *len)
 
 
 /* directory of test data: $ATTEST_TESTDATA or ../shared/testdata */
-static const char *
+static inline const char *
 tap_testdata(void)
 {
     const char  *d = getenv("ATTEST_TESTDATA");
@@ -124,7 +124,7 @@ tap_testdata(void)
 
 
 /* directory of generated vectors: $ATTEST_VECTORS or build/vectors */
-static const char *
+static inline const char *
 tap_vectors(void)
 {
     const char  *d = getenv("ATTEST_VECTORS");

@@ -1,0 +1,493 @@
+/*
+ * Server-sent-events accumulator (PROTOCOL.md section 3).
+ *
+ * Lines are handled whole: a line is classified and, when it is a hashed
+ * data line, escaped into the running SHA-256 as soon as its "\n" arrives.
+ * A "\n" byte never occurs inside a UTF-8 sequence, so no decoder state
+ * crosses lines or feed calls; only the partial line itself is kept.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "attest_sse.h"
+
+
+#define ATTEST_SSE_BUF_MIN  1024
+
+/* flushed early enough for a surrogate pair (12 bytes) and a quote */
+#define ATTEST_SSE_OUT_LEN  256
+#define ATTEST_SSE_OUT_MAX  (ATTEST_SSE_OUT_LEN - 13)
+
+
+struct attest_sse_s {
+    EVP_MD_CTX  *md;         /* {"chunks":[ and the chunks so far */
+    EVP_MD_CTX  *tmp;        /* the copy attest_sse_hash() finalizes */
+    uint8_t     *buf;        /* the current partial line */
+    size_t       pending;
+    size_t       cap;
+    size_t       max_line;
+    uint8_t     *sig;
+    size_t       sig_len;
+    size_t       chunks;
+    unsigned     sig_event:1;  /* inside an "event: signature" event */
+    unsigned     sig_seen:1;
+    unsigned     sig_bad:1;    /* too long, a second one, or no memory */
+    unsigned     failed:1;     /* overlong line or no memory: sticky */
+    unsigned     md_failed:1;
+};
+
+
+static void
+attest_sse_put(attest_sse_t *s, const void *p, size_t len)
+{
+    if (len && EVP_DigestUpdate(s->md, p, len) != 1) {
+        s->md_failed = 1;
+    }
+}
+
+
+attest_sse_t *
+attest_sse_new(size_t max_line)
+{
+    attest_sse_t  *s;
+
+    s = calloc(1, sizeof(attest_sse_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s->max_line = max_line;
+    s->md = EVP_MD_CTX_new();
+    s->tmp = EVP_MD_CTX_new();
+
+    if (s->md == NULL || s->tmp == NULL
+        || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+    {
+        attest_sse_free(s);
+        return NULL;
+    }
+
+    attest_sse_put(s, "{\"chunks\":[", 11);
+
+    return s;
+}
+
+
+void
+attest_sse_free(attest_sse_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    EVP_MD_CTX_free(s->md);
+    EVP_MD_CTX_free(s->tmp);
+    free(s->buf);
+    free(s->sig);
+    free(s);
+}
+
+
+/*
+ * Length of the well-formed UTF-8 sequence at p and its code point, or 0.
+ * As strict as Python's decoder: no overlong forms, no surrogates, nothing
+ * above U+10FFFF.
+ */
+
+static size_t
+attest_sse_utf8(const uint8_t *p, size_t len, uint32_t *cp)
+{
+    size_t    n, i;
+    uint8_t   c, lo, hi;
+    uint32_t  v;
+
+    c = p[0];
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        v = c & 0x1f;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        v = c & 0x0f;
+        lo = (c == 0xe0) ? 0xa0 : lo;
+        hi = (c == 0xed) ? 0x9f : hi;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        v = c & 0x07;
+        lo = (c == 0xf0) ? 0x90 : lo;
+        hi = (c == 0xf4) ? 0x8f : hi;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (p[i] < lo || p[i] > hi) {
+            return 0;
+        }
+
+        v = v << 6 | (p[i] & 0x3f);
+        lo = 0x80;
+        hi = 0xbf;
+    }
+
+    *cp = v;
+
+    return n;
+}
+
+
+static size_t
+attest_sse_u16(uint8_t *out, uint32_t u)
+{
+    static const char  digits[] = "0123456789abcdef";
+
+    /* lowercase, as Python writes them */
+    out[0] = '\\';
+    out[1] = 'u';
+    out[2] = digits[u >> 12 & 0xf];
+    out[3] = digits[u >> 8 & 0xf];
+    out[4] = digits[u >> 4 & 0xf];
+    out[5] = digits[u & 0xf];
+
+    return 6;
+}
+
+
+/*
+ * Appends ,"payload" to the hash, escaped as json.dumps(ensure_ascii=True)
+ * escapes a str.  Bytes that are not UTF-8 go in raw: the agent could not
+ * have decoded them, and since Python's output is pure ASCII a raw byte
+ * above 0x7f makes a match impossible instead of aliasing a "\u00XX".
+ */
+
+static void
+attest_sse_hash_chunk(attest_sse_t *s, const uint8_t *p, size_t len)
+{
+    size_t    i, n, o;
+    uint8_t   c, e, out[ATTEST_SSE_OUT_LEN];
+    uint32_t  cp;
+
+    o = 0;
+
+    if (s->chunks++) {
+        out[o++] = ',';
+    }
+
+    out[o++] = '"';
+
+    for (i = 0; i < len; i += n) {
+        c = p[i];
+        n = 1;
+
+        if (o > ATTEST_SSE_OUT_MAX) {
+            attest_sse_put(s, out, o);
+            o = 0;
+        }
+
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            out[o++] = c;
+            continue;
+        }
+
+        if (c < 0x80) {
+            switch (c) {
+            case '"':
+            case '\\':
+                e = c;
+                break;
+            case '\n':
+                e = 'n';
+                break;
+            case '\r':
+                e = 'r';
+                break;
+            case '\t':
+                e = 't';
+                break;
+            case '\b':
+                e = 'b';
+                break;
+            case '\f':
+                e = 'f';
+                break;
+            default:
+                e = 0;
+            }
+
+            if (e) {
+                out[o++] = '\\';
+                out[o++] = e;
+
+            } else {
+                o += attest_sse_u16(out + o, c);
+            }
+
+            continue;
+        }
+
+        n = attest_sse_utf8(p + i, len - i, &cp);
+
+        if (n == 0) {
+            n = 1;
+            out[o++] = c;
+
+        } else if (cp < 0x10000) {
+            o += attest_sse_u16(out + o, cp);
+
+        } else {
+            cp -= 0x10000;
+            o += attest_sse_u16(out + o, 0xd800 | cp >> 10);
+            o += attest_sse_u16(out + o, 0xdc00 | (cp & 0x3ff));
+        }
+    }
+
+    out[o++] = '"';
+    attest_sse_put(s, out, o);
+}
+
+
+static void
+attest_sse_keep_sig(attest_sse_t *s, const uint8_t *p, size_t len)
+{
+    /* the agent sends one data line; anything else is not its signature */
+    if (s->sig_seen || len > ATTEST_SSE_SIG_MAX) {
+        s->sig_seen = 1;
+        s->sig_bad = 1;
+        return;
+    }
+
+    s->sig_seen = 1;
+
+    s->sig = malloc(len ? len : 1);
+    if (s->sig == NULL) {
+        s->sig_bad = 1;
+        return;
+    }
+
+    memcpy(s->sig, p, len);
+    s->sig_len = len;
+}
+
+
+/* p, len: one whole line, ending with "\n" */
+
+static attest_sse_line_e
+attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len)
+{
+    size_t          n, m, name, value;
+    const uint8_t  *colon;
+
+    /* n: the agent's line (split on "\n"); m: the SSE line, also no "\r" */
+    n = len - 1;
+    m = (n && p[n - 1] == '\r') ? n - 1 : n;
+
+    if (m == 0) {
+        s->sig_event = 0;
+        return ATTEST_SSE_BLANK;
+    }
+
+    if (p[0] == ':') {
+        return ATTEST_SSE_OTHER;
+    }
+
+    /* an SSE field: name up to the first ":", value minus one space */
+    colon = memchr(p, ':', m);
+    name = colon ? (size_t) (colon - p) : m;
+    value = colon ? name + 1 : m;
+
+    if (value < m && p[value] == ' ') {
+        value++;
+    }
+
+    if (name == 4 && memcmp(p, "data", 4) == 0) {
+
+        if (s->sig_event) {
+            attest_sse_keep_sig(s, p + value, m - value);
+            return ATTEST_SSE_SIG_DATA;
+        }
+
+        /* the agent's own test: startswith("data: "), not "data: [DONE]" */
+        if (n < 6 || p[5] != ' ') {
+            return ATTEST_SSE_OTHER;
+        }
+
+        if (n >= 12 && memcmp(p + 6, "[DONE]", 6) == 0) {
+            return ATTEST_SSE_DONE;
+        }
+
+        attest_sse_hash_chunk(s, p + 6, n - 6);
+
+        return ATTEST_SSE_DATA;
+    }
+
+    if (name == 5 && memcmp(p, "event", 5) == 0) {
+        s->sig_event = (m - value == 9
+                        && memcmp(p + value, "signature", 9) == 0);
+
+        return s->sig_event ? ATTEST_SSE_SIG_EVENT : ATTEST_SSE_OTHER;
+    }
+
+    return ATTEST_SSE_OTHER;
+}
+
+
+static int
+attest_sse_reserve(attest_sse_t *s, size_t need)
+{
+    size_t    cap;
+    uint8_t  *buf;
+
+    if (need <= s->cap) {
+        return 0;
+    }
+
+    cap = s->cap ? s->cap : ATTEST_SSE_BUF_MIN;
+
+    while (cap < need) {
+        cap *= 2;
+    }
+
+    if (cap > s->max_line) {
+        cap = s->max_line;
+    }
+
+    buf = realloc(s->buf, cap);
+    if (buf == NULL) {
+        return -1;
+    }
+
+    s->buf = buf;
+    s->cap = cap;
+
+    return 0;
+}
+
+
+size_t
+attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
+    attest_sse_line_t *line)
+{
+    size_t          n;
+    const uint8_t  *nl;
+
+    line->type = ATTEST_SSE_NONE;
+    line->data = NULL;
+    line->len = 0;
+
+    if (s->failed) {
+        line->type = ATTEST_SSE_ERROR;
+        return len;
+    }
+
+    if (len == 0) {
+        return 0;
+    }
+
+    nl = memchr(p, '\n', len);
+
+    /* s->pending < s->max_line holds here, so no subtraction wraps */
+
+    if (nl == NULL) {
+        /* the line, with its "\n" still to come, would not fit */
+        if (len >= s->max_line - s->pending
+            || attest_sse_reserve(s, s->pending + len) != 0)
+        {
+            goto failed;
+        }
+
+        memcpy(s->buf + s->pending, p, len);
+        s->pending += len;
+
+        return len;
+    }
+
+    n = (size_t) (nl - p) + 1;
+
+    if (n > s->max_line - s->pending) {
+        goto failed;
+    }
+
+    if (s->pending == 0) {
+        line->data = p;
+        line->len = n;
+
+    } else {
+        if (attest_sse_reserve(s, s->pending + n) != 0) {
+            goto failed;
+        }
+
+        memcpy(s->buf + s->pending, p, n);
+        line->data = s->buf;
+        line->len = s->pending + n;
+        s->pending = 0;
+    }
+
+    line->type = attest_sse_classify(s, line->data, line->len);
+
+    return n;
+
+failed:
+
+    s->failed = 1;
+    s->pending = 0;
+    line->type = ATTEST_SSE_ERROR;
+
+    return len;
+}
+
+
+size_t
+attest_sse_pending(const attest_sse_t *s)
+{
+    return s->pending;
+}
+
+
+void
+attest_sse_hash(attest_sse_t *s, uint8_t out[32])
+{
+    unsigned int  n;
+
+    if (s->md_failed
+        || EVP_MD_CTX_copy_ex(s->tmp, s->md) != 1
+        || EVP_DigestUpdate(s->tmp, "]}", 2) != 1
+        || EVP_DigestFinal_ex(s->tmp, out, &n) != 1
+        || n != 32)
+    {
+        /* cannot report here; an all-zero digest matches no response */
+        memset(out, 0, 32);
+    }
+}
+
+
+const uint8_t *
+attest_sse_signature(const attest_sse_t *s, size_t *len)
+{
+    size_t  dummy;
+
+    /* len may be NULL when only presence matters */
+    if (len == NULL) {
+        len = &dummy;
+    }
+
+    if (!s->sig_seen || s->sig_bad) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = s->sig_len;
+
+    return s->sig;
+}

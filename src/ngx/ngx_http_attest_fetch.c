@@ -1,0 +1,296 @@
+/*
+ * Before a request is proxied: make sure a fresh, verified attestation
+ * exists for its key, fetching and verifying one through an in-memory
+ * subrequest to the attest_fetch location when it does not.  Without one,
+ * enforce mode answers 502 here and the request never reaches upstream.
+ */
+
+#include <openssl/rand.h>
+
+#include "ngx_http_attest_module.h"
+
+#include "attest_codec.h"
+
+
+static ngx_int_t ngx_http_attest_fetch_start(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_fetch_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_attest_deny(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+
+
+ngx_msec_int_t
+ngx_http_attest_now(void)
+{
+    ngx_time_t  *tp;
+
+    /* wall clock: entries outlive a reload and are shared by workers */
+    tp = ngx_timeofday();
+
+    return (ngx_msec_int_t) tp->sec * 1000 + tp->msec;
+}
+
+
+ngx_http_attest_ctx_t *
+ngx_http_attest_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_attest_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_attest_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ctx->verdict = NGX_HTTP_ATTEST_NONE;
+     *     ctx->state = NGX_HTTP_ATTEST_PASS;
+     *     ctx->attest_reason = ATTEST_OK;
+     */
+
+    ctx->attest_reason = ATTEST_ATTESTATION_UNAVAILABLE;
+
+    ngx_http_set_ctx(r->main, ctx, ngx_http_attest_module);
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_http_attest_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_http_attest_ctx_t       *ctx;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    if (r != r->main) {
+        /* the fetch subrequest itself, or SSI and the like */
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (alcf->mode == NGX_HTTP_ATTEST_OFF) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_attest_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->fetching) {
+        return NGX_AGAIN;
+    }
+
+    if (!ctx->started) {
+        ctx->started = 1;
+
+        if (alcf->key) {
+            if (ngx_http_complex_value(r, alcf->key, &ctx->key) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->key, alcf->ttl,
+                                        &ctx->entry)
+            == NGX_OK)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "attest: cached attestation for key \"%V\"",
+                           &ctx->key);
+
+            ctx->attested = 1;
+            ctx->attest_reason = ATTEST_OK;
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_attest_fetch_start(r, alcf, ctx);
+    }
+
+    /* the fetch is over */
+
+    if (ctx->attested || alcf->mode == NGX_HTTP_ATTEST_REPORT) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_attest_deny(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_attest_fetch_start(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    char                         hex[65];
+    ngx_http_request_t          *sr;
+    ngx_http_post_subrequest_t  *ps;
+
+    if (RAND_bytes(ctx->nonce, sizeof(ctx->nonce)) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "attest: RAND_bytes() failed, no nonce");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    attest_hex_encode(ctx->nonce, sizeof(ctx->nonce), hex);
+    ngx_memcpy(ctx->nonce_hex, hex, 64);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps->handler = ngx_http_attest_fetch_done;
+    ps->data = ctx;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: fetching attestation for key \"%V\" from \"%V\"",
+                   &ctx->key, &alcf->fetch);
+
+    if (ngx_http_subrequest(r, &alcf->fetch, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the subrequest's body is our report, never the client's */
+    sr->header_only = 0;
+
+    ctx->fetching = 1;
+
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
+{
+    ngx_http_attest_ctx_t *ctx = data;
+
+    u_char                      *body;
+    size_t                       len;
+    ngx_buf_t                   *b;
+    attest_err_t                 err;
+    attest_reason_t              reason;
+    ngx_http_request_t          *pr;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    if (!ctx->fetching) {
+        return rc;
+    }
+
+    ctx->fetching = 0;
+    ctx->fetched = 1;
+
+    pr = r->parent;
+    alcf = ngx_http_get_module_loc_conf(pr, ngx_http_attest_module);
+
+    /* wake the parent whatever happened: it decides in the handler */
+    pr->write_event_handler = ngx_http_core_run_phases;
+
+    b = r->out ? r->out->buf : NULL;
+
+    if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK || b == NULL) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (b && b->last == b->end) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "attest: attestation report for key \"%V\" does "
+                          "not fit subrequest_output_buffer_size (%uz) in "
+                          "location \"%V\"", &ctx->key,
+                          clcf->subrequest_output_buffer_size,
+                          &alcf->fetch);
+
+        } else if (r->headers_out.content_length_n
+                   > (off_t) clcf->subrequest_output_buffer_size)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "attest: attestation report for key \"%V\" of "
+                          "%O bytes is larger than "
+                          "subrequest_output_buffer_size (%uz) in "
+                          "location \"%V\"", &ctx->key,
+                          r->headers_out.content_length_n,
+                          clcf->subrequest_output_buffer_size,
+                          &alcf->fetch);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "attest: attestation fetch for key \"%V\" via "
+                          "\"%V\" failed: status %ui, rc %i", &ctx->key,
+                          &alcf->fetch, r->headers_out.status, rc);
+        }
+
+        ctx->attest_reason = ATTEST_ATTESTATION_UNAVAILABLE;
+        return rc;
+    }
+
+    body = b->pos;
+    len = b->last - b->pos;
+
+    attest_err_clear(&err);
+
+    reason = attest_verify_report(alcf->policy, body, len, ctx->nonce,
+                                  ngx_time(), &ctx->entry.result, &err);
+
+    if (reason != ATTEST_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "attest: attestation for key \"%V\" rejected: %s: %s",
+                      &ctx->key, attest_reason_name(reason), err.detail);
+
+        ctx->attest_reason = reason;
+        return rc;
+    }
+
+    ctx->entry.verified_at = ngx_http_attest_now();
+    ctx->entry.expires_at = ctx->entry.verified_at + alcf->ttl;
+    ctx->attested = 1;
+    ctx->attest_reason = ATTEST_OK;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "attest: attestation for key \"%V\" verified",
+                  &ctx->key);
+
+    (void) ngx_http_attest_zone_store(alcf->shm_zone, &ctx->key, &ctx->entry,
+                                      r->connection->log);
+
+    return rc;
+}
+
+
+/* enforce mode without a verified attestation: 502 and our JSON body */
+static ngx_int_t
+ngx_http_attest_deny(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_FAILED,
+                                ctx->attest_reason);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->state = NGX_HTTP_ATTEST_REPLACE;
+
+    r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, NULL));
+
+    return NGX_DONE;
+}

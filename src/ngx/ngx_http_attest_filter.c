@@ -1,0 +1,809 @@
+/*
+ * Response filters for signed non-streaming completions.
+ *
+ * A 200 response's headers are held, its body buffered (up to
+ * attest_body_max) and hashed as it arrives; only when the signature, the
+ * signer and the body hash have all been checked do headers and body go
+ * on.  Enforce mode replaces a failed response with a 502 whose JSON body
+ * has the OpenAI error shape, so SDKs surface the reason; report mode
+ * passes it unchanged with the verdict header.
+ */
+
+#include "ngx_http_attest_module.h"
+
+#include "attest_sig.h"
+
+
+#define NGX_HTTP_ATTEST_CHUNK  (64 * 1024)
+
+
+ngx_http_output_header_filter_pt  ngx_http_attest_next_header_filter;
+ngx_http_output_body_filter_pt    ngx_http_attest_next_body_filter;
+
+
+static ngx_int_t ngx_http_attest_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_attest_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_attest_fail(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, attest_reason_t reason, const char *detail);
+static ngx_int_t ngx_http_attest_replace_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_replace_body(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_buffer(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
+
+
+static ngx_str_t  ngx_http_attest_verdicts[] = {
+    ngx_null_string,
+    ngx_string("verified"),
+    ngx_string("failed"),
+    ngx_string("unverified")
+};
+
+
+ngx_int_t
+ngx_http_attest_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_attest_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_attest_header_filter;
+
+    ngx_http_attest_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_attest_body_filter;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_attest_cleanup(void *data)
+{
+    ngx_http_attest_ctx_t *ctx = data;
+
+    if (ctx->hash) {
+        attest_jsonhash_free(ctx->hash);
+        ctx->hash = NULL;
+    }
+
+    if (ctx->sse) {
+        attest_sse_free(ctx->sse);
+        ctx->sse = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_http_attest_add_cleanup(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_attest_cleanup;
+    cln->data = ctx;
+
+    return NGX_OK;
+}
+
+
+/* the verdict as the status header, $attest_status and the error log see */
+u_char *
+ngx_http_attest_verdict_text(ngx_http_attest_ctx_t *ctx, u_char *buf,
+    size_t size)
+{
+    ngx_str_t  *v;
+
+    v = &ngx_http_attest_verdicts[ctx->verdict];
+
+    if (ctx->verdict == NGX_HTTP_ATTEST_VERIFIED
+        || ctx->verdict == NGX_HTTP_ATTEST_NONE)
+    {
+        return ngx_snprintf(buf, size, "%V", v);
+    }
+
+    return ngx_snprintf(buf, size, "%V; reason=%s", v,
+                        attest_reason_name(ctx->reason));
+}
+
+
+void
+ngx_http_attest_set_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason)
+{
+    ctx->verdict = verdict;
+    ctx->reason = reason;
+}
+
+
+ngx_int_t
+ngx_http_attest_add_status_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    u_char                      *p;
+    ngx_table_elt_t             *h;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (alcf->status_header.len == 0
+        || ctx->verdict == NGX_HTTP_ATTEST_NONE)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = alcf->status_header;
+    h->value.data = p;
+    h->value.len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* a stream's verdict, after the body, for clients that asked (TE) */
+ngx_int_t
+ngx_http_attest_add_trailer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    u_char                      *p;
+    ngx_table_elt_t             *h;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (ctx->verdict == NGX_HTTP_ATTEST_NONE) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.trailers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = alcf->status_header;
+    h->value.data = p;
+    h->value.len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the upstream must not be able to speak for us */
+static void
+ngx_http_attest_remove_spoofed(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (alcf->status_header.len == 0) {
+        return;
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == alcf->status_header.len
+            && ngx_strncasecmp(h[i].key.data, alcf->status_header.data,
+                               h[i].key.len) == 0)
+        {
+            h[i].hash = 0;
+        }
+    }
+}
+
+
+static void
+ngx_http_attest_find_header(ngx_http_request_t *r, const char *name,
+    attest_str_t *s)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    s->data = NULL;
+    s->len = 0;
+
+    len = ngx_strlen(name);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            s->data = (char *) h[i].value.data;
+            s->len = h[i].value.len;
+            return;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_attest_is_sse(ngx_http_request_t *r)
+{
+    ngx_str_t  *ct;
+
+    ct = &r->headers_out.content_type;
+
+    return ct->len >= sizeof("text/event-stream") - 1
+           && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
+                              sizeof("text/event-stream") - 1) == 0;
+}
+
+
+static ngx_int_t
+ngx_http_attest_header_filter(ngx_http_request_t *r)
+{
+    attest_err_t                 err;
+    attest_reason_t              rc;
+    attest_signer_t              signer;
+    ngx_http_attest_ctx_t       *ctx;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    if (r != r->main) {
+        return ngx_http_attest_next_header_filter(r);
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (alcf->mode == NGX_HTTP_ATTEST_OFF) {
+        return ngx_http_attest_next_header_filter(r);
+    }
+
+    ctx = ngx_http_attest_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_attest_remove_spoofed(r, alcf);
+
+    if (ctx->state == NGX_HTTP_ATTEST_REPLACE) {
+        /* denied before proxying */
+        return ngx_http_attest_replace_header(r, ctx);
+    }
+
+    if (ctx->header_sent) {
+        return ngx_http_attest_next_header_filter(r);
+    }
+
+    if (r->headers_out.status != NGX_HTTP_OK) {
+        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_UNVERIFIED,
+                                    ATTEST_UPSTREAM_STATUS);
+
+        if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_attest_next_header_filter(r);
+    }
+
+    if (!ctx->attested) {
+        return ngx_http_attest_fail(r, ctx, ctx->attest_reason,
+                                    "no verified attestation");
+    }
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->hash
+        && !(r->headers_out.content_encoding->value.len == 8
+             && ngx_strncasecmp(r->headers_out.content_encoding->value.data,
+                                (u_char *) "identity", 8) == 0))
+    {
+        return ngx_http_attest_fail(r, ctx, ATTEST_BODY_ENCODED,
+                                    "upstream sent Content-Encoding");
+    }
+
+    if (ngx_http_attest_is_sse(r)) {
+        return ngx_http_attest_sse_header(r, ctx);
+    }
+
+    ngx_http_attest_find_header(r, "text", &ctx->fields.text);
+    ngx_http_attest_find_header(r, "signature", &ctx->fields.signature);
+    ngx_http_attest_find_header(r, "signing_address",
+                                &ctx->fields.signing_address);
+    ngx_http_attest_find_header(r, "signing_algo", &ctx->fields.signing_algo);
+    ngx_http_attest_find_header(r, "image_digest", &ctx->fields.image_digest);
+
+    signer.address = ctx->entry.result.signing_address;
+    signer.image_digest = ctx->entry.result.has_image_digest
+                          ? ctx->entry.result.image_digest : NULL;
+    signer.image_digest_len = ctx->entry.result.image_digest_len;
+
+    attest_err_clear(&err);
+
+    rc = attest_sig_verify(&ctx->fields, &signer, &ctx->text, &err);
+    if (rc != ATTEST_OK) {
+        return ngx_http_attest_fail(r, ctx, rc, err.detail);
+    }
+
+    if (r->headers_out.content_length_n > (off_t) alcf->body_max) {
+        return ngx_http_attest_fail(r, ctx, ATTEST_BODY_TOO_LARGE,
+                                    "Content-Length over attest_body_max");
+    }
+
+    ctx->hash = attest_jsonhash_new();
+    if (ctx->hash == NULL || ngx_http_attest_add_cleanup(r, ctx) != NGX_OK) {
+        if (ctx->hash) {
+            attest_jsonhash_free(ctx->hash);
+            ctx->hash = NULL;
+        }
+
+        return NGX_ERROR;
+    }
+
+    ctx->state = NGX_HTTP_ATTEST_BUFFER;
+    ctx->body_last = &ctx->body;
+
+    r->filter_need_in_memory = 1;
+    r->allow_ranges = 0;
+
+    if (r->header_only) {
+        /* nothing will follow: the body cannot be checked */
+        return ngx_http_attest_fail(r, ctx, ATTEST_BODY_MISMATCH,
+                                    "no body (HEAD request)");
+    }
+
+    /* headers are held until the body has been verified */
+    return NGX_OK;
+}
+
+
+/* a failure known before the body: replace or mark, per mode */
+static ngx_int_t
+ngx_http_attest_fail(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    attest_reason_t reason, const char *detail)
+{
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "attest: response for key \"%V\" failed: %s: %s",
+                  &ctx->key, attest_reason_name(reason), detail);
+
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_FAILED, reason);
+
+    if (alcf->mode == NGX_HTTP_ATTEST_ENFORCE) {
+        ctx->state = NGX_HTTP_ATTEST_REPLACE;
+        return ngx_http_attest_replace_header(r, ctx);
+    }
+
+    ctx->state = NGX_HTTP_ATTEST_PASS;
+    ctx->header_sent = 1;
+
+    if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_attest_next_header_filter(r);
+}
+
+
+ngx_int_t
+ngx_http_attest_error_body(ngx_http_request_t *r, attest_reason_t reason,
+    ngx_buf_t **out)
+{
+    size_t       len;
+    ngx_buf_t   *b;
+    const char  *name, *text;
+
+    name = attest_reason_name(reason);
+    text = attest_reason_text(reason);
+
+    len = sizeof("{\"error\":{\"message\":\"\",\"type\":\"attestation_error\","
+                 "\"param\":null,\"code\":\"\"}}") - 1
+          + ngx_strlen(name) + ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* names and sentences are fixed ASCII without quotes: no escaping */
+    b->last = ngx_sprintf(b->pos,
+                          "{\"error\":{\"message\":\"%s\","
+                          "\"type\":\"attestation_error\","
+                          "\"param\":null,\"code\":\"%s\"}}", text, name);
+
+    *out = b;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_attest_replace_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    ngx_buf_t  *b;
+
+    if (ngx_http_attest_error_body(r, ctx->reason, &b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* nothing the upstream said survives: a fresh 502 of our own */
+    if (ngx_list_init(&r->headers_out.headers, r->pool, 4,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_list_init(&r->headers_out.trailers, r->pool, 1,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+    r->headers_out.status_line.len = 0;
+
+    r->headers_out.server = NULL;
+    r->headers_out.date = NULL;
+    r->headers_out.content_length = NULL;
+    r->headers_out.content_encoding = NULL;
+    r->headers_out.location = NULL;
+    r->headers_out.refresh = NULL;
+    r->headers_out.last_modified = NULL;
+    r->headers_out.content_range = NULL;
+    r->headers_out.accept_ranges = NULL;
+    r->headers_out.www_authenticate = NULL;
+    r->headers_out.expires = NULL;
+    r->headers_out.etag = NULL;
+#if (nginx_version >= 1023000)
+    r->headers_out.cache_control = NULL;
+    r->headers_out.link = NULL;
+#else
+    r->headers_out.cache_control.nelts = 0;
+#endif
+    r->headers_out.last_modified_time = -1;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_str_null(&r->headers_out.charset);
+
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->allow_ranges = 0;
+
+    ctx->body = NULL;
+    ctx->body_buf = b;
+    ctx->header_sent = 1;
+
+    if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_attest_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_attest_replace_body(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    ctx->state = NGX_HTTP_ATTEST_DISCARD;
+
+    if (r->header_only) {
+        return NGX_OK;
+    }
+
+    b = ctx->body_buf;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_attest_next_body_filter(r, &out);
+}
+
+
+static void
+ngx_http_attest_consume(ngx_chain_t *in)
+{
+    for ( /* void */ ; in; in = in->next) {
+        in->buf->pos = in->buf->last;
+        in->buf->file_pos = in->buf->file_last;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_attest_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_attest_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_attest_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
+
+    if (ctx == NULL) {
+        return ngx_http_attest_next_body_filter(r, in);
+    }
+
+    switch (ctx->state) {
+
+    case NGX_HTTP_ATTEST_BUFFER:
+        return ngx_http_attest_buffer(r, ctx, in);
+
+    case NGX_HTTP_ATTEST_STREAM:
+        return ngx_http_attest_sse_body(r, ctx, in);
+
+    case NGX_HTTP_ATTEST_REPLACE:
+        ngx_http_attest_consume(in);
+        return ngx_http_attest_replace_body(r, ctx);
+
+    case NGX_HTTP_ATTEST_DISCARD:
+        ngx_http_attest_consume(in);
+        return NGX_OK;
+
+    default: /* NGX_HTTP_ATTEST_PASS */
+        return ngx_http_attest_next_body_filter(r, in);
+    }
+}
+
+
+/* appends n bytes (from memory, or from a file when p is NULL) */
+static ngx_int_t
+ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_buf_t *in, size_t n)
+{
+    size_t        size, chunk;
+    ssize_t       got;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    while (n) {
+        b = ctx->body_buf;
+
+        if (b == NULL || b->last == b->end) {
+            size = NGX_HTTP_ATTEST_CHUNK;
+
+            if (r->headers_out.content_length_n > 0
+                && ctx->body_size == 0)
+            {
+                size = (size_t) r->headers_out.content_length_n;
+            }
+
+            if (size < n) {
+                size = n;
+            }
+
+            b = ngx_create_temp_buf(r->pool, size);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl = ngx_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            cl->buf = b;
+            cl->next = NULL;
+            *ctx->body_last = cl;
+            ctx->body_last = &cl->next;
+            ctx->body_buf = b;
+        }
+
+        chunk = ngx_min(n, (size_t) (b->end - b->last));
+
+        if (ngx_buf_in_memory(in)) {
+            b->last = ngx_cpymem(b->last, in->pos, chunk);
+            in->pos += chunk;
+
+        } else {
+            got = ngx_read_file(in->file, b->last, chunk, in->file_pos);
+            if (got != (ssize_t) chunk) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "attest: short read of buffered body");
+                return NGX_ERROR;
+            }
+
+            b->last += chunk;
+            in->file_pos += chunk;
+        }
+
+        attest_jsonhash_update(ctx->hash, b->last - chunk, chunk);
+        ctx->body_size += chunk;
+        n -= chunk;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    off_t                        n;
+    ngx_int_t                    rc;
+    ngx_uint_t                   last;
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl, *out, **ll;
+    attest_err_t                 err;
+    attest_reason_t              reason;
+    uint8_t                      digest[32];
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        n = ngx_buf_in_memory(b) ? b->last - b->pos
+                                 : (b->in_file ? b->file_last - b->file_pos
+                                               : 0);
+
+        if (ctx->body_size + n > alcf->body_max) {
+            goto too_large;
+        }
+
+        if (n && ngx_http_attest_append(r, ctx, b, (size_t) n) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (b->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    attest_jsonhash_final(ctx->hash, digest);
+
+    attest_err_clear(&err);
+
+    reason = attest_sig_check_body(&ctx->text, digest, &err);
+
+    if (reason != ATTEST_OK) {
+        rc = ngx_http_attest_fail(r, ctx, reason, err.detail);
+
+        if (rc == NGX_ERROR || rc > NGX_OK) {
+            return rc;
+        }
+
+        if (ctx->state == NGX_HTTP_ATTEST_REPLACE) {
+            return ngx_http_attest_replace_body(r, ctx);
+        }
+
+        /* report mode: the body as received */
+        goto send_body;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: response of %uz bytes verified", ctx->body_size);
+
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERIFIED, ATTEST_OK);
+
+    ctx->state = NGX_HTTP_ATTEST_PASS;
+    ctx->header_sent = 1;
+
+    if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_attest_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+send_body:
+
+    ctx->state = NGX_HTTP_ATTEST_PASS;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    *ctx->body_last = cl;
+
+    return ngx_http_attest_next_body_filter(r, ctx->body);
+
+too_large:
+
+    rc = ngx_http_attest_fail(r, ctx, ATTEST_BODY_TOO_LARGE,
+                              "body over attest_body_max");
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->state == NGX_HTTP_ATTEST_REPLACE) {
+        ngx_http_attest_consume(in);
+        return ngx_http_attest_replace_body(r, ctx);
+    }
+
+    /* report mode: what was held, then the rest as it comes */
+    out = ctx->body;
+    ll = ctx->body_last;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (*ll == NULL) {
+            return NGX_ERROR;
+        }
+
+        (*ll)->buf = cl->buf;
+        ll = &(*ll)->next;
+    }
+
+    *ll = NULL;
+
+    return ngx_http_attest_next_body_filter(r, out);
+}

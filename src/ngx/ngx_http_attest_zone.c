@@ -1,0 +1,338 @@
+/*
+ * The shared-memory cache of verified attestations: one entry per key,
+ * visible to every worker, kept across reloads, least recently used
+ * evicted when the zone is full.  Only verified results are stored;
+ * failures are never cached, so a bad report cannot pin a key.
+ */
+
+#include "ngx_http_attest_module.h"
+
+
+typedef struct {
+    ngx_rbtree_node_t           node;       /* key: crc32 of the key */
+    ngx_queue_t                 queue;
+    ngx_http_attest_entry_t     entry;
+    u_short                     len;
+    u_char                      data[1];
+} ngx_http_attest_node_t;
+
+
+static ngx_int_t ngx_http_attest_zone_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_attest_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+char *
+ngx_http_attest_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                  *p;
+    ssize_t                  size;
+    ngx_str_t               *value, name, s;
+    ngx_shm_zone_t          *shm_zone;
+    ngx_http_attest_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected "
+                           "\"zone=<name>:<size>\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data + 5;
+
+    p = (u_char *) ngx_strchr(name.data, ':');
+
+    if (p == NULL || p == name.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected "
+                           "\"zone=<name>:<size>\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small, at least %uzk",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_attest_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"attest_zone\" \"%V\" is already defined",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_attest_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone = shm_zone;
+
+    shm_zone->init = ngx_http_attest_zone_init;
+    shm_zone->data = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_attest_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_attest_zone_t  *ozone = data;
+
+    size_t                   len;
+    ngx_http_attest_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* reload: keep the previous cycle's entries */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_attest_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_attest_rbtree_insert_value);
+
+    ngx_queue_init(&zone->sh->lru);
+
+    len = sizeof(" in attest zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in attest zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_attest_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_http_attest_node_t   *an, *ant;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            an = (ngx_http_attest_node_t *) node;
+            ant = (ngx_http_attest_node_t *) temp;
+
+            p = (ngx_memn2cmp(an->data, ant->data, an->len, ant->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_attest_node_t *
+ngx_http_attest_zone_find(ngx_http_attest_zone_t *zone, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_http_attest_node_t  *an;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        an = (ngx_http_attest_node_t *) node;
+
+        rc = ngx_memn2cmp(key->data, an->data, key->len, an->len);
+
+        if (rc == 0) {
+            return an;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_msec_t ttl, ngx_http_attest_entry_t *entry)
+{
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_msec_int_t           now;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *an;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    now = ngx_http_attest_now();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, key, hash);
+
+    if (an == NULL || now - an->entry.verified_at >= (ngx_msec_int_t) ttl
+        || now >= an->entry.expires_at)
+    {
+        rc = NGX_DECLINED;
+
+    } else {
+        ngx_queue_remove(&an->queue);
+        ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+        *entry = an->entry;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_attest_entry_t *entry, ngx_log_t *log)
+{
+    size_t                   size;
+    uint32_t                 hash;
+    ngx_queue_t             *q;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *an, *old;
+
+    if (key->len > 65535) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "attest: key of %uz bytes is too long to cache",
+                      key->len);
+        return NGX_ERROR;
+    }
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    size = offsetof(ngx_http_attest_node_t, data) + key->len;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, key, hash);
+
+    if (an) {
+        an->entry = *entry;
+        ngx_queue_remove(&an->queue);
+        ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    for ( ;; ) {
+        an = ngx_slab_alloc_locked(zone->shpool, size);
+        if (an) {
+            break;
+        }
+
+        if (ngx_queue_empty(&zone->sh->lru)) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "attest: zone \"%V\" cannot hold an entry for "
+                          "key \"%V\"", &shm_zone->shm.name, key);
+            return NGX_ERROR;
+        }
+
+        q = ngx_queue_last(&zone->sh->lru);
+        old = ngx_queue_data(q, ngx_http_attest_node_t, queue);
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "attest: zone \"%V\" is full, evicting the least "
+                      "recently used key \"%*s\"", &shm_zone->shm.name,
+                      (size_t) old->len, old->data);
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&zone->sh->rbtree, &old->node);
+        ngx_slab_free_locked(zone->shpool, old);
+    }
+
+    an->node.key = hash;
+    an->len = (u_short) key->len;
+    ngx_memcpy(an->data, key->data, key->len);
+    an->entry = *entry;
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &an->node);
+    ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
