@@ -35,5 +35,7 @@ if [ ! -f "$TREE/objs/Makefile" ] || [ "$(cat "$TREE/.attest-sig" 2>/dev/null)" 
 fi
 
 make -s -C "$TREE" -f objs/Makefile modules
-cp "$TREE/objs/ngx_http_attest_module.so" "$BUILD/ngx_http_attest_module.so"
+# a new inode: a running nginx keeps its mapped copy intact
+cp "$TREE/objs/ngx_http_attest_module.so" "$BUILD/.ngx_http_attest_module.so.tmp"
+mv -f "$BUILD/.ngx_http_attest_module.so.tmp" "$BUILD/ngx_http_attest_module.so"
 echo "built $BUILD/ngx_http_attest_module.so"

@@ -172,7 +172,7 @@ attest_gpu_verify_entry(const attest_gpu_root_t *root,
 
     memset(info, 0, sizeof(attest_gpu_info_t));
 
-    /* attest_fail()'s return is opaque to the compiler: keep it quiet */
+    /* the compiler cannot tell that a failed parse leaves spdm unused */
     memset(&spdm, 0, sizeof(attest_gpu_spdm_t));
 
     if (root == NULL || nonce == NULL) {
@@ -185,12 +185,14 @@ attest_gpu_verify_entry(const attest_gpu_root_t *root,
     }
 
     rc = attest_gpu_spdm_parse(evidence, evidence_len, &spdm, err);
-    if (rc != ATTEST_OK) {
-        return rc;
+
+    if (rc == ATTEST_OK) {
+        rc = attest_gpu_opaque_parse(spdm.opaque, spdm.opaque_len, info,
+                                     err);
     }
 
-    rc = attest_gpu_opaque_parse(spdm.opaque, spdm.opaque_len, info, err);
     if (rc != ATTEST_OK) {
+        memset(info, 0, sizeof(attest_gpu_info_t));
         return rc;
     }
 
@@ -235,6 +237,11 @@ done:
 
     sk_X509_pop_free(chain, X509_free);
     ERR_pop_to_mark();
+
+    if (rc != ATTEST_OK) {
+        /* versions from a report that did not verify must not be used */
+        memset(info, 0, sizeof(attest_gpu_info_t));
+    }
 
     return rc;
 }
@@ -525,9 +532,14 @@ attest_gpu_certs_parse(const uint8_t *pem, size_t len, const char *what,
 
     *out = NULL;
 
-    if (pem == NULL || len == 0 || len > INT_MAX) {
+    if (pem == NULL || len == 0) {
         return attest_fail(err, ATTEST_GPU_EVIDENCE_INVALID,
                            "%s: no certificate", what);
+    }
+
+    if (len > INT_MAX) {
+        return attest_fail(err, ATTEST_GPU_EVIDENCE_INVALID,
+                           "%s: text too large", what);
     }
 
     bio = BIO_new_mem_buf(pem, (int) len);

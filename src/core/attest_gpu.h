@@ -32,6 +32,8 @@ void attest_gpu_root_free(attest_gpu_root_t *root);
  * Verifies one evidence_list entry: evidence is the raw SPDM bytes, certs
  * the PEM chain (leaf first).  Returns ATTEST_OK or
  * ATTEST_GPU_EVIDENCE_INVALID with the failed check in err->detail.
+ * info (may be NULL) is filled on ATTEST_OK and zeroed otherwise; empty
+ * driver / vbios strings mean the report carries none.
  */
 attest_reason_t attest_gpu_verify_entry(const attest_gpu_root_t *root,
     const uint8_t nonce[32], const uint8_t *evidence, size_t evidence_len,

@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "attest_codec.h"
 #include "attest_tdx.h"
@@ -779,6 +780,20 @@ attest_tdx_root_load(const uint8_t *pem, size_t len, attest_err_t *err)
     /* configuration, not attacker input: OpenSSL's lenient PEM reader */
     for (n = 0; (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL; n++)
     {
+        /* an anchor must be a root: a self-signed CA */
+        if (!(X509_get_extension_flags(x) & EXFLAG_SS)
+            || X509_check_ca(x) == 0
+            || X509_verify(x, X509_get0_pubkey(x)) != 1)
+        {
+            X509_free(x);
+            BIO_free(bio);
+            attest_tdx_root_free(root);
+            ERR_clear_error();
+            attest_fail(err, ATTEST_CPU_QUOTE_INVALID,
+                        "root: certificate %d is not a self-signed CA", n);
+            return NULL;
+        }
+
         if (X509_STORE_add_cert(root->store, x) != 1) {
             X509_free(x);
             BIO_free(bio);

@@ -298,6 +298,12 @@ ngx_http_attest_sse_end(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 
     attest_err_clear(&err);
 
+    if (ctx->verdict == NGX_HTTP_ATTEST_FAILED) {
+        /* report mode already saw a failure mid-stream: it stands */
+        return ngx_http_attest_sse_verdict(r, ctx, o, ctx->reason,
+                                           "failed earlier in the stream");
+    }
+
     reason = ngx_http_attest_sse_check(r, ctx, &err);
 
     if (reason == ATTEST_STREAM_UNSIGNED && !ctx->sse_done
@@ -438,16 +444,21 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                      * but outside the agent's hash: never let it through
                      * unsigned
                      */
-                    if (ngx_http_attest_sse_verdict(r, ctx, &o,
-                                                    ATTEST_BODY_MISMATCH,
-                                                    "data line outside the "
-                                                    "signed hash")
-                        != NGX_OK)
-                    {
-                        return NGX_ERROR;
-                    }
+                    if (alcf->mode == NGX_HTTP_ATTEST_REPORT) {
+                        ngx_http_attest_set_verdict(r, ctx,
+                                                    NGX_HTTP_ATTEST_FAILED,
+                                                    ATTEST_BODY_MISMATCH);
 
-                    if (ctx->state != NGX_HTTP_ATTEST_STREAM) {
+                    } else {
+                        if (ngx_http_attest_sse_verdict(r, ctx, &o,
+                                                   ATTEST_BODY_MISMATCH,
+                                                   "data line outside the "
+                                                   "signed hash")
+                            != NGX_OK)
+                        {
+                            return NGX_ERROR;
+                        }
+
                         drop = 1;
                         break;
                     }
@@ -485,7 +496,9 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         }
     }
 
-    if (last && !ctx->sse_done && ctx->verdict == NGX_HTTP_ATTEST_NONE) {
+    if (last && !ctx->sse_done && !ctx->sse_ended
+        && ctx->state == NGX_HTTP_ATTEST_STREAM)
+    {
         if (ngx_http_attest_sse_end(r, ctx, &o) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -516,6 +529,9 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         if (ngx_http_attest_sse_newbuf(r, ctx, &o) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        /* an empty special buffer: in memory it would be a zero size buf */
+        o.buf->temporary = 0;
     }
 
     if (last) {

@@ -94,7 +94,7 @@ def sgx_extension(fmspc=DEFAULT_FMSPC):
     """SEQUENCE OF SEQUENCE {OID, value}: PPID, FMSPC, PCE-ID, as in a
     real PCK certificate (TCB and the rest left out)."""
     items = [
-        (SGX_EXT_OID + ".1", _der(0x04, hashlib.sha256(b"ppid").digest()[:16])),
+        (SGX_EXT_OID + ".1", _der(0x04, _fill(b"ppid", 16))),
         (SGX_EXT_OID + ".4", _der(0x04, fmspc)),
         (SGX_EXT_OID + ".3", _der(0x04, b"\x00\x00")),
     ]

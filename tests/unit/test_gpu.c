@@ -377,6 +377,8 @@ test_sample(const attest_gpu_root_t *root, const uint8_t *nonce,
     rc = verify(root, other, ev, pem, &info, &err);
     ok(rc == ATTEST_GPU_EVIDENCE_INVALID && detail_has(&err, "nonce"),
        "sample with a zero nonce fails (%s)", err.detail);
+    ok(info.driver[0] == '\0' && info.vbios[0] == '\0' && !info.has_fwid,
+       "a report that fails leaves info empty");
 
     rc = attest_gpu_verify_entry(root, nonce, ev->data, ev->len, pem->data,
                                  pem->len, &info, NULL);

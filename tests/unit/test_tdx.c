@@ -181,6 +181,17 @@ test_root_load(void)
     ok(root != NULL, "root: Intel SGX Root CA loads");
     attest_tdx_root_free(root);
 
+    free(pem);
+
+    /* the quote's own chain as "root": its leaf is no anchor */
+    pem = load(tap_testdata(), "intel/tdx_quote_v4.bin", &len);
+    if (pem != NULL) {
+        root = attest_tdx_root_load(pem, len, &err);
+        ok(root == NULL && strstr(err.detail, "not a self-signed CA"),
+           "root: a PCK leaf is refused as an anchor (%s)", err.detail);
+        attest_tdx_root_free(root);
+    }
+
     attest_tdx_root_free(NULL);
     free(pem);
 }
@@ -591,6 +602,19 @@ test_real(const attest_tdx_root_t *intel, const attest_tdx_root_t *other)
         rc = attest_tdx_verify(intel, q, REAL_LEN, T_2026, &info, &err);
         ok(failed_with(rc, &err, "TEE type not TDX"),
            "SGX TEE type: %s", err.detail);
+
+        /* inner sizes must fill their containers exactly */
+        memcpy(q, real, REAL_LEN);
+        q[766]--;
+        rc = attest_tdx_verify(intel, q, REAL_LEN, T_2026, &info, &err);
+        ok(failed_with(rc, &err, "certification data size 4165"),
+           "certification data one byte short: %s", err.detail);
+
+        memcpy(q, real, REAL_LEN);
+        q[1254]--;
+        rc = attest_tdx_verify(intel, q, REAL_LEN, T_2026, &info, &err);
+        ok(failed_with(rc, &err, "PCK chain size 3677"),
+           "PCK chain one byte short: %s", err.detail);
 
         free(q);
     }

@@ -1,0 +1,489 @@
+/*
+ * attest-verify: the verification core on the command line, for operators
+ * who want to know offline why a response or a report was rejected.
+ *
+ *   attest-verify response --signer 0xADDR --headers FILE --body FILE
+ *       [--image-digest sha256:HEX]
+ *   attest-verify report --nonce HEX [--gpu-root FILE] [--cpu-root FILE]
+ *       [--report-data nonce|address_nonce] [--image-digest D]... FILE
+ *   attest-verify gpu --nonce HEX --root FILE EVIDENCE CERTS
+ *   attest-verify tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE
+ *
+ * Exit 0 and "verified", exit 1 and "failed: <reason>", exit 2 on usage.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "attest_codec.h"
+#include "attest_eth.h"
+#include "attest_jsonhash.h"
+#include "attest_sig.h"
+#include "attest_sse.h"
+#include "attest_verify.h"
+#include "cli.h"
+
+
+#define CLI_USAGE_ALL                                                         \
+    "attest-verify response|report|gpu|tdx ...\n"                            \
+    "  response --signer 0xADDR --headers FILE --body FILE "                 \
+    "[--image-digest D]\n"                                                    \
+    "  report --nonce HEX [--gpu-root FILE] [--cpu-root FILE] "               \
+    "[--report-data nonce|address_nonce] [--image-digest D]... FILE\n"       \
+    "  gpu --nonce HEX --root FILE EVIDENCE CERTS\n"                          \
+    "  tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE"
+
+#define CLI_USAGE_RESPONSE                                                    \
+    "attest-verify response --signer 0xADDR --headers FILE --body FILE "     \
+    "[--image-digest sha256:HEX]"
+
+#define CLI_USAGE_REPORT                                                      \
+    "attest-verify report --nonce HEX [--gpu-root FILE] [--cpu-root FILE] "  \
+    "[--report-data nonce|address_nonce] [--image-digest D]... FILE"
+
+
+/*
+ * The value of header name in curl -D output: the last occurrence wins,
+ * so that a "100 Continue" block before the real one does not matter.
+ * Trims the value in place.
+ */
+static void
+cli_header(char *headers, size_t len, const char *name, attest_str_t *out)
+{
+    char    *p, *end, *eol, *colon, *v, *ve;
+    size_t   nlen;
+
+    out->data = NULL;
+    out->len = 0;
+    nlen = strlen(name);
+
+    p = headers;
+    end = headers + len;
+
+    while (p < end) {
+        eol = memchr(p, '\n', end - p);
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        colon = memchr(p, ':', eol - p);
+
+        if (colon && (size_t) (colon - p) == nlen
+            && strncasecmp(p, name, nlen) == 0)
+        {
+            v = colon + 1;
+            ve = eol;
+
+            while (v < ve && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '
+                              || ve[-1] == '\t'))
+            {
+                ve--;
+            }
+
+            out->data = v;
+            out->len = ve - v;
+        }
+
+        p = eol + 1;
+    }
+}
+
+
+static int
+cli_is_stream(const attest_str_t *ct, const uint8_t *body, size_t len)
+{
+    if (ct->data && ct->len >= 17
+        && strncasecmp(ct->data, "text/event-stream", 17) == 0)
+    {
+        return 1;
+    }
+
+    return ct->data == NULL && len >= 5 && memcmp(body, "data:", 5) == 0;
+}
+
+
+static attest_reason_t
+cli_verify_stream(const uint8_t *body, size_t len,
+    const attest_signer_t *signer, attest_err_t *err)
+{
+    int                  done;
+    void                *tree;
+    size_t               n, siglen;
+    uint8_t              digest[32];
+    attest_sse_t        *sse;
+    attest_text_t        text;
+    const uint8_t       *sig;
+    attest_reason_t      rc;
+    attest_sse_line_t    line;
+    attest_sig_fields_t  f;
+
+    sse = attest_sse_new(len + 1);
+    if (sse == NULL) {
+        return attest_fail(err, ATTEST_BODY_TOO_LARGE, "out of memory");
+    }
+
+    done = 0;
+
+    while (len && !done) {
+        n = attest_sse_feed(sse, body, len, &line);
+        body += n;
+        len -= n;
+
+        if (line.type == ATTEST_SSE_DONE) {
+            done = 1;
+        }
+    }
+
+    sig = attest_sse_signature(sse, &siglen);
+
+    if (sig == NULL) {
+        attest_sse_free(sse);
+        return attest_fail(err, ATTEST_STREAM_UNSIGNED,
+                           "no signature event in the stream");
+    }
+
+    rc = attest_sig_json_parse(sig, siglen, &f, &tree, err);
+
+    if (rc == ATTEST_OK) {
+        rc = attest_sig_verify(&f, signer, &text, err);
+        attest_sig_json_free(tree);
+    }
+
+    if (rc == ATTEST_OK) {
+        attest_sse_hash(sse, digest);
+        rc = attest_sig_check_body(&text, digest, err);
+    }
+
+    if (rc == ATTEST_OK && !done) {
+        rc = attest_fail(err, ATTEST_STREAM_TRUNCATED,
+                         "the stream has no data: [DONE]");
+    }
+
+    attest_sse_free(sse);
+
+    return rc;
+}
+
+
+static int
+cli_cmd_response(int argc, char **argv)
+{
+    int                  i, rc;
+    char                *headers, *digest;
+    size_t               hlen, blen;
+    uint8_t             *body, signer_addr[20], hash[32];
+    const char          *signer_s, *headers_path, *body_path;
+    attest_err_t         err;
+    attest_text_t        text;
+    attest_str_t         ct;
+    attest_reason_t      reason;
+    attest_signer_t      signer;
+    attest_sig_fields_t  f;
+
+    signer_s = NULL;
+    headers_path = NULL;
+    body_path = NULL;
+    digest = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (i + 1 >= argc) {
+            return cli_usage(CLI_USAGE_RESPONSE);
+        }
+
+        if (strcmp(argv[i], "--signer") == 0) {
+            signer_s = argv[++i];
+
+        } else if (strcmp(argv[i], "--headers") == 0) {
+            headers_path = argv[++i];
+
+        } else if (strcmp(argv[i], "--body") == 0) {
+            body_path = argv[++i];
+
+        } else if (strcmp(argv[i], "--image-digest") == 0) {
+            digest = argv[++i];
+
+        } else {
+            return cli_usage(CLI_USAGE_RESPONSE);
+        }
+    }
+
+    if (signer_s == NULL || headers_path == NULL || body_path == NULL) {
+        return cli_usage(CLI_USAGE_RESPONSE);
+    }
+
+    if (attest_eth_parse_address(signer_s, strlen(signer_s), signer_addr)
+        != 0)
+    {
+        fprintf(stderr, "--signer: expected 0x and 40 hex digits\n");
+        return cli_usage(CLI_USAGE_RESPONSE);
+    }
+
+    headers = (char *) cli_read_file(headers_path, &hlen);
+    if (headers == NULL) {
+        return CLI_USAGE;
+    }
+
+    body = cli_read_file(body_path, &blen);
+    if (body == NULL) {
+        free(headers);
+        return CLI_USAGE;
+    }
+
+    signer.address = signer_addr;
+    signer.image_digest = digest;
+    signer.image_digest_len = digest ? strlen(digest) : 0;
+
+    attest_err_clear(&err);
+    cli_header(headers, hlen, "content-type", &ct);
+
+    if (cli_is_stream(&ct, body, blen)) {
+        reason = cli_verify_stream(body, blen, &signer, &err);
+
+    } else {
+        cli_header(headers, hlen, "text", &f.text);
+        cli_header(headers, hlen, "signature", &f.signature);
+        cli_header(headers, hlen, "signing_address", &f.signing_address);
+        cli_header(headers, hlen, "signing_algo", &f.signing_algo);
+        cli_header(headers, hlen, "image_digest", &f.image_digest);
+
+        reason = attest_sig_verify(&f, &signer, &text, &err);
+
+        if (reason == ATTEST_OK) {
+            if (attest_jsonhash(body, blen, hash) != 0) {
+                reason = attest_fail(&err, ATTEST_BODY_MISMATCH,
+                                     "cannot hash the body");
+
+            } else {
+                reason = attest_sig_check_body(&text, hash, &err);
+            }
+        }
+    }
+
+    free(headers);
+    free(body);
+
+    if (reason != ATTEST_OK) {
+        return cli_failed(&err);
+    }
+
+    printf("verified\n");
+    printf("checked: signing_algo, signature recovers to signing_address, "
+           "signer is %s, %sresponse hash matches the body\n", signer_s,
+           digest ? "image digest, " : "");
+
+    rc = CLI_VERIFIED;
+
+    return rc;
+}
+
+
+static int
+cli_load_root(const char *path, int gpu, void **root)
+{
+    size_t        len;
+    uint8_t      *pem;
+    attest_err_t  err;
+
+    pem = cli_read_file(path, &len);
+    if (pem == NULL) {
+        return -1;
+    }
+
+    attest_err_clear(&err);
+
+    *root = gpu ? (void *) attest_gpu_root_load(pem, len, &err)
+                : (void *) attest_tdx_root_load(pem, len, &err);
+    free(pem);
+
+    if (*root == NULL) {
+        fprintf(stderr, "%s: %s\n", path, err.detail);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+cli_cmd_report(int argc, char **argv)
+{
+    int               i, rc, have_nonce;
+    char              addr[43], text[160];
+    void             *gpu_root, *cpu_root;
+    size_t            len, ndigests;
+    uint8_t          *json, nonce[32];
+    const char       *path;
+    attest_err_t      err;
+    attest_str_t      digests[16];
+    attest_reason_t   reason;
+    attest_policy_t   p;
+    attest_result_t   res;
+
+    memset(&p, 0, sizeof(p));
+    p.report_max = 64 * 1024 * 1024;
+
+    path = NULL;
+    have_nonce = 0;
+    gpu_root = NULL;
+    cpu_root = NULL;
+    ndigests = 0;
+    rc = CLI_USAGE;
+
+    for (i = 1; i < argc; i++) {
+        if (argv[i][0] != '-') {
+            if (path) {
+                goto usage;
+            }
+
+            path = argv[i];
+            continue;
+        }
+
+        if (i + 1 >= argc) {
+            goto usage;
+        }
+
+        if (strcmp(argv[i], "--nonce") == 0) {
+            if (cli_parse_nonce(argv[++i], nonce) != 0) {
+                fprintf(stderr, "--nonce: expected 32 bytes of hex\n");
+                goto usage;
+            }
+
+            have_nonce = 1;
+
+        } else if (strcmp(argv[i], "--gpu-root") == 0) {
+            if (gpu_root || cli_load_root(argv[++i], 1, &gpu_root) != 0) {
+                goto done;
+            }
+
+            p.gpu = ATTEST_EVIDENCE_REQUIRED;
+            p.gpu_root = gpu_root;
+
+        } else if (strcmp(argv[i], "--cpu-root") == 0) {
+            if (cpu_root || cli_load_root(argv[++i], 0, &cpu_root) != 0) {
+                goto done;
+            }
+
+            p.cpu = ATTEST_EVIDENCE_REQUIRED;
+            p.cpu_root = cpu_root;
+
+        } else if (strcmp(argv[i], "--report-data") == 0) {
+            i++;
+
+            if (strcmp(argv[i], "nonce") == 0) {
+                p.report_data = ATTEST_TDX_RD_NONCE;
+
+            } else if (strcmp(argv[i], "address_nonce") == 0) {
+                p.report_data = ATTEST_TDX_RD_ADDRESS_NONCE;
+
+            } else {
+                goto usage;
+            }
+
+        } else if (strcmp(argv[i], "--image-digest") == 0) {
+            i++;
+
+            if (ndigests == sizeof(digests) / sizeof(digests[0])
+                || attest_digest_valid(argv[i], strlen(argv[i])) != 0)
+            {
+                fprintf(stderr, "--image-digest: sha256:<64 hex>\n");
+                goto usage;
+            }
+
+            digests[ndigests].data = argv[i];
+            digests[ndigests].len = strlen(argv[i]);
+            ndigests++;
+
+        } else {
+            goto usage;
+        }
+    }
+
+    if (path == NULL || !have_nonce) {
+        goto usage;
+    }
+
+    p.image_digests = digests;
+    p.n_image_digests = ndigests;
+
+    json = cli_read_file(path, &len);
+    if (json == NULL) {
+        goto done;
+    }
+
+    attest_err_clear(&err);
+
+    reason = attest_verify_report(&p, json, len, nonce, time(NULL), &res,
+                                  &err);
+    free(json);
+
+    if (reason != ATTEST_OK) {
+        rc = cli_failed(&err);
+        goto done;
+    }
+
+    attest_eth_format_address(res.signing_address, addr);
+
+    printf("verified\n");
+    printf("nonce: matches\n");
+    printf("signing_address: %s\n", addr);
+    printf("image_digest: %s%s\n",
+           res.has_image_digest ? res.image_digest : "(none)",
+           ndigests ? " (allowed)" : " (not checked)");
+
+    attest_result_gpu_text(&res, text, sizeof(text));
+    printf("gpu: %s\n", text);
+
+    attest_result_cpu_text(&res, text, sizeof(text));
+    printf("cpu: %s\n", text);
+
+    if (res.cpu == ATTEST_EV_VERIFIED) {
+        printf("binding: %s\n", res.bound ? "quote" : "report");
+    }
+
+    rc = CLI_VERIFIED;
+    goto done;
+
+usage:
+
+    rc = cli_usage(CLI_USAGE_REPORT);
+
+done:
+
+    attest_gpu_root_free(gpu_root);
+    attest_tdx_root_free(cpu_root);
+
+    return rc;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    if (argc >= 2) {
+        if (strcmp(argv[1], "response") == 0) {
+            return cli_cmd_response(argc - 1, argv + 1);
+        }
+
+        if (strcmp(argv[1], "report") == 0) {
+            return cli_cmd_report(argc - 1, argv + 1);
+        }
+
+        if (strcmp(argv[1], "gpu") == 0) {
+            return cli_cmd_gpu(argc - 1, argv + 1);
+        }
+
+        if (strcmp(argv[1], "tdx") == 0) {
+            return cli_cmd_tdx(argc - 1, argv + 1);
+        }
+    }
+
+    return cli_usage(CLI_USAGE_ALL);
+}

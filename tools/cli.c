@@ -1,0 +1,167 @@
+/*
+ * Helpers shared by the attest-verify subcommands (see cli.h).
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attest_codec.h"
+#include "cli.h"
+
+
+#define CLI_MAX_FILE  (64 * 1024 * 1024)
+
+
+uint8_t *
+cli_read_file(const char *path, size_t *len)
+{
+    FILE     *f;
+    size_t    n, cap;
+    uint8_t  *buf, *p;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+
+    n = 0;
+    cap = 4096;
+    buf = malloc(cap + 1);
+
+    while (buf != NULL) {
+        n += fread(buf + n, 1, cap - n, f);
+
+        if (n < cap) {
+            break;
+        }
+
+        if (cap >= CLI_MAX_FILE) {
+            fprintf(stderr, "%s: too large\n", path);
+            free(buf);
+            fclose(f);
+            return NULL;
+        }
+
+        cap *= 2;
+        p = realloc(buf, cap + 1);
+        if (p == NULL) {
+            free(buf);
+        }
+
+        buf = p;
+    }
+
+    if (buf == NULL || ferror(f)) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+
+    fclose(f);
+
+    buf[n] = '\0';
+    *len = n;
+
+    return buf;
+}
+
+
+static int
+cli_is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+
+uint8_t *
+cli_decode_blob(const uint8_t *in, size_t len, size_t *out_len)
+{
+    size_t       i, n;
+    char        *text;
+    uint8_t     *out;
+    const char  *t;
+
+    /* text without whitespace, to try hex on */
+    text = malloc(len + 1);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    for (i = 0, n = 0; i < len; i++) {
+        if (!cli_is_space(in[i])) {
+            text[n++] = (char) in[i];
+        }
+    }
+
+    t = text;
+    attest_hex_strip_prefix(&t, &n);
+
+    out = malloc(attest_base64_decoded_max(len) + n / 2 + 1);
+    if (out == NULL) {
+        free(text);
+        return NULL;
+    }
+
+    if (n > 0 && attest_hex_decode(t, n, out) == 0) {
+        *out_len = n / 2;
+        free(text);
+        return out;
+    }
+
+    free(text);
+
+    if (len > 0 && attest_base64_decode((const char *) in, len, out, out_len)
+                   == 0 && *out_len > 0)
+    {
+        return out;
+    }
+
+    /* raw bytes */
+    memcpy(out, in, len);
+    *out_len = len;
+
+    return out;
+}
+
+
+int
+cli_parse_nonce(const char *hex, uint8_t nonce[32])
+{
+    size_t  len;
+
+    len = strlen(hex);
+    attest_hex_strip_prefix(&hex, &len);
+
+    if (len != 64) {
+        return -1;
+    }
+
+    return attest_hex_decode(hex, len, nonce);
+}
+
+
+int
+cli_failed(const attest_err_t *err)
+{
+    printf("failed: %s\n", attest_reason_name(err->reason));
+    printf("%s\n", attest_reason_text(err->reason));
+
+    if (err->detail[0] != '\0') {
+        printf("check: %s\n", err->detail);
+    }
+
+    return CLI_FAILED;
+}
+
+
+int
+cli_usage(const char *usage)
+{
+    fprintf(stderr, "usage: %s\n", usage);
+
+    return CLI_USAGE;
+}
