@@ -70,7 +70,8 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libattest.a
 
 vectors: $(VEC_STAMPS)
 
-$(BUILD)/vectors/%.stamp: tests/vectors/gen_%.py $(DEPS_STAMP)
+$(BUILD)/vectors/%.stamp: tests/vectors/gen_%.py $(wildcard t/upstream/*.py) \
+		$(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(PYTHON) $< $(BUILD)/vectors
 	@touch $@

@@ -110,8 +110,8 @@ PY
 sub random_hex {
     my ($n) = @_;
     open my $fh, '<:raw', '/dev/urandom' or die;
-    read $fh, my $b, $n;
-    return unpack 'H*', $b;
+    read($fh, my $bytes, $n) == $n or die "urandom: $!";
+    return unpack 'H*', $bytes;
 }
 
 sub resp_hash { (split /:/, $_[0] // '')[1] // '' }
@@ -136,7 +136,11 @@ sub attest {
     return post_json($agent->url('/attestation'), $body, $h);
 }
 
-sub pems { [ $_[0] =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----)/gs ] }
+sub pems {
+    my ($text) = @_;
+    return [ $text =~ /(-----BEGIN\ CERTIFICATE-----.*?
+                        -----END\ CERTIFICATE-----)/gsx ];
+}
 
 sub norm_pem { (my $p = $_[0]) =~ s/\s+//g; $p }
 
@@ -166,7 +170,7 @@ subtest 'attestation report' => sub {
     is(unpack('H2', substr($ev, 0, 1)) . unpack('H2', substr($ev, 1, 1)),
        '11e0', 'SPDM GET_MEASUREMENTS');
     my $chain = pems(decode_base64($j->{gpu}{evidence_list}[0]{certificate}));
-    is(scalar @$chain, 5, '5 certificates');
+    cmp_ok(scalar @$chain, '>=', 3, 'a certificate chain');
     is(norm_pem($chain->[-1]), norm_pem(slurp($agent->gpu_root)),
        'chain ends in the written root');
     like($j->{cpu}{quote}, qr/^[0-9a-f]+$/, 'quote is hex');
@@ -275,6 +279,8 @@ subtest 'attestation modes' => sub {
 
     $j = $m->('wrong_nonce, gpu_absent')->{json};
     ok($j->{nonce} ne $nonce && $j->{gpu}{error}, 'two modes at once');
+    $j = $m->('completion:wrong_nonce,attest:gpu_absent')->{json};
+    ok($j->{nonce} eq $nonce && $j->{gpu}{error}, 'scoped modes');
 };
 
 subtest 'persistent modes (/_control)' => sub {
@@ -384,6 +390,10 @@ subtest 'completion modes' => sub {
                     $info->{other_signing_address}, 'claim_attested'];
     is($m->('other_image_digest')->{headers}{image_digest},
        $info->{other_image_digest_header}, 'other_image_digest');
+    is($m->('attest:other_image_digest')->{headers}{image_digest},
+       $info->{image_digest}, 'attest: scope skips completions');
+    is($m->('completion:algo_eddsa')->{headers}{signing_algo}, 'eddsa',
+       'completion: scope');
 
     $r = $m->('tamper_body');
     isnt(resp_hash($r->{headers}{text}), sha256_hex(compact($r->{content})),
@@ -441,7 +451,7 @@ subtest 'completion modes' => sub {
             . length($REQ) . "\r\n";
     $raw = raw_http($agent->port, "$one\r\n$REQ$one"
                     . "Connection: close\r\n\r\n$REQ");
-    my @st = $raw =~ m{^HTTP/1\.1 (\d+)}mg;
+    my @st = $raw =~ m{HTTP/1\.1 (\d+) }g;
     is("@st", '200 200', 'keep-alive: two responses on one connection');
 };
 
@@ -583,7 +593,7 @@ subtest 'robustness and stats' => sub {
     close $s;
     sleep 0.2;
     is(http_get($agent->url('/_info'))->{status}, 200, 'agent survives');
-    is(http_get($agent->url('/nope'))->{status}, 404, '404');
+    is(http_get($agent->url('/nope'))->{status}, 404, 'unknown path: 404');
 
     $agent->reset_stats;
     my $st = $agent->stats;
@@ -749,7 +759,7 @@ EOF
         my $pid = open(my $fh, '-|') // die "fork: $!";
         if (!$pid) {
             open STDERR, '>', '/dev/null';
-            exec $^X, '-e', $script, $how;
+            { exec $^X, '-e', $script, $how }
             POSIX::_exit(127);
         }
         my $line = <$fh> // '';

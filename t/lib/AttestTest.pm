@@ -71,7 +71,10 @@ for my $sig (qw(INT TERM HUP)) {
 
 sub repo { $REPO }
 
-sub testdata { abs_path("$REPO/../shared/testdata") // "$REPO/../shared/testdata" }
+sub testdata {
+    my $dir = "$REPO/../shared/testdata";
+    return abs_path($dir) // $dir;
+}
 
 sub module_path {
     $ENV{ATTEST_MODULE} || "$REPO/build/ngx_http_attest_module.so";
@@ -101,14 +104,26 @@ sub tmpdir {
     return $TMP;
 }
 
+# $obj->{diag} = [label, log file, size of the log when it stopped]: the
+# failure report shows the log as it was before the shutdown noise
+# (file-scoped lexicals are destroyed, and so stopped, before END runs).
 sub _register {
     my ($obj, $label, $log) = @_;
     $LIVE{"$obj"} = $obj;
     weaken($LIVE{"$obj"});
-    push @DIAG, [$label, $log];
+    push @DIAG, $obj->{diag} = [$label, $log, undef];
 }
 
-sub _unregister { delete $LIVE{"$_[0]"} }
+sub _mark_stopped {
+    my ($obj) = @_;
+    $obj->{diag}[2] //= -s $obj->{diag}[1] // 0 if $obj->{diag};
+}
+
+sub _unregister {
+    my ($obj) = @_;
+    _mark_stopped($obj);
+    delete $LIVE{"$obj"};
+}
 
 # Polls $cond every $step seconds until it returns true or $timeout passes.
 sub wait_for {
@@ -434,6 +449,7 @@ sub _cleanup {
     if ($failed) {
         for my $d (@DIAG) {
             my $text = slurp($d->[1]);
+            $text = substr($text, 0, $d->[2]) if defined $d->[2];
             next unless length $text;
             Test::More::diag("---- $d->[0]: tail of $d->[1] ----\n"
                              . _tail($text, 40));
@@ -580,6 +596,7 @@ sub release {
 sub stop {
     my ($self) = @_;
     return unless $self->{pid} && $$ == $self->{owner};
+    AttestTest::_mark_stopped($self);
     my $pid = delete $self->{pid};
     close $self->{stdin} if $self->{stdin};
     close $self->{stdout} if $self->{stdout};
@@ -807,6 +824,7 @@ sub reload {
 sub stop {
     my ($self, %a) = @_;
     return unless $$ == ($self->{owner} // 0);
+    AttestTest::_mark_stopped($self) if $self->{master};
     my $m = delete $self->{master};
     if ($m) {
         my @w = $self->_kids($m);

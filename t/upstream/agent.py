@@ -12,7 +12,9 @@ Serves, on 127.0.0.1 only:
     GET  /_release?id=ID                                opens a stream gate
 
 Misbehaviour is chosen per request with "X-Test-Mode: m1,m2" or for every
-request with /_control; the two lists are merged.  Numeric knobs come from
+request with /_control; the two lists are merged.  A mode written
+"attest:m" applies to attestation requests only, "completion:m" to
+completions (streamed or not) only.  Numeric knobs come from
 "X-Test-<Name>" headers or the "params" of /_control (header wins):
 
 attestation: wrong_nonce (echo another nonce, evidence still on ours),
@@ -20,21 +22,29 @@ attestation: wrong_nonce (echo another nonce, evidence still on ours),
   other_image_digest, no_image_digest, attest_slow (3 s or X-Test-Sleep),
   attest_500, attest_garbage, attest_oversize (+3 MB field), gpu_absent,
   gpu_wrong_nonce, gpu_bad_signature, gpu_other_root, gpu_bad_fwid,
-  cpu_absent,
-  cpu_wrong_report_data, cpu_bad_signature, cpu_bad_qe_signature,
-  cpu_other_root, cpu_debug, cpu_address_nonce, cpu_other_mrtd, cpu_v5.
-completion and stream: other_signer, sign_other_key_claim_attested,
+  cpu_absent, cpu_wrong_report_data, cpu_bad_signature,
+  cpu_bad_qe_signature, cpu_other_root, cpu_debug, cpu_address_nonce,
+  cpu_other_mrtd, cpu_v5.
+completion, streamed or not (the signature fields then go into the
+  signature event): other_signer, sign_other_key_claim_attested,
   tamper_body, other_image_digest, missing_text, missing_signature,
   missing_signing_address, missing_signing_algo, algo_eddsa,
-  malformed_signature, sig_no_0x, sig_v01, text_malformed, slow (2 s or
-  X-Test-Sleep), status_500, status_400, garbage_body, gzip, chunked,
-  spoof_status; knobs X-Test-Body-Size, X-Test-Writes, X-Test-Write-Delay.
+  malformed_signature, sig_no_0x, sig_v01, text_malformed (no colon),
+  slow (2 s or X-Test-Sleep), status_500, status_400, garbage_body,
+  spoof_status.
+non-streamed only: gzip, chunked; knobs X-Test-Body-Size (exact body
+  size; below the normal size a JSON number of that many digits),
+  X-Test-Writes (body in N socket writes), X-Test-Write-Delay (0.01 s).
 stream only: stream_cut, stream_no_signature, sig_before_data,
   stream_tamper, crlf, split_at (X-Test-Split-At: k|all), gate
   (X-Test-Gate: ID, implied by the header), data_after_done,
   stream_other_signer, stream_malformed_signature; knobs
   X-Test-Stream-Events (5), X-Test-Event-Size, X-Test-Chunk-Delay (0.01 s),
   X-Test-Gate-Timeout (10 s).
+
+GET /_info names the keys and values the modes use (other_signing_address,
+attest_other_signing_address, other_image_digest_attestation,
+other_image_digest_header) and tdx_quote's defaults (tdx_default_mrtd, ...).
 
 The attestation's other_signer reports a third key, distinct from the key
 the completion's other_signer signs with, and the two other_image_digest
@@ -489,10 +499,22 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def modes(self):
-        modes = list(self.agent.modes)
+    def modes(self, kind):
+        """Persistent and header modes; "attest:m" / "completion:m" limit
+        m to one kind of request (nginx copies the client's headers into
+        its attestation subrequest)."""
+        raw = list(self.agent.modes)
         for value in self.headers.get_all("X-Test-Mode") or []:
-            modes += [m.strip() for m in value.split(",") if m.strip()]
+            raw += [m.strip() for m in value.split(",") if m.strip()]
+        scope = {"attestation": "attest", "completion": "completion"}.get(
+            kind)
+        modes = []
+        for m in raw:
+            prefix, sep, name = m.partition(":")
+            if not sep:
+                modes.append(m)
+            elif prefix == scope:
+                modes.append(name)
         if self.headers.get("X-Test-Gate"):
             modes.append("gate")
         return modes
@@ -575,7 +597,6 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path
         body = self.read_body() if self.command in ("POST", "PUT") else b""
-        modes = self.modes()
         agent = self.agent
         if path in ATTEST_PATHS and self.command == "POST":
             kind = "attestation"
@@ -585,8 +606,13 @@ class Handler(BaseHTTPRequestHandler):
             kind = "control"
         else:
             kind = "other"
+        modes = self.modes(kind)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        if kind != "completion":
+        if kind == "control":
+            # /_stats and friends must not disturb what they report
+            with agent.lock:
+                agent.stats["control"] += 1
+        elif kind != "completion":
             agent.record(kind, self.command, path, headers, modes)
 
         try:

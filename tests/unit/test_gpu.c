@@ -555,6 +555,24 @@ test_sample_certs(const attest_gpu_root_t *root, const uint8_t *nonce,
         }
     }
 
+    /* a byte after the DER inside a PEM block: parsed by nobody, refused */
+    for (i = 0; i < 5; i += 4) {
+        saved = der[i];
+        der[i] = buf_cat(&saved, "", 1);
+
+        b = chain_join(der, order, 5);
+        rc = verify(root, nonce, ev, &b, &info, &err);
+        buf_free(&b);
+
+        ok(rc == ATTEST_GPU_EVIDENCE_INVALID
+           && detail_has(&err, "does not parse"),
+           "certificate %d with a byte after its DER fails (%s)", i,
+           err.detail);
+
+        buf_free(&der[i]);
+        der[i] = saved;
+    }
+
     b = chain_join(der, no_leaf, 4);
     rc = verify(root, nonce, ev, &b, &info, &err);
     ok(rc == ATTEST_GPU_EVIDENCE_INVALID && detail_has(&err, "signature"),

@@ -1,0 +1,35 @@
+#!/usr/bin/perl
+# The core's unit tests once more under valgrind: any invalid read or
+# write, use of uninitialised memory, or leak fails the suite.  prove runs
+# the same binaries plainly too (make test), so this one only counts
+# memory errors.
+
+use strict;
+use warnings;
+use Test::More;
+
+my @bins = sort glob('build/tests/test_*');
+plan skip_all => 'unit tests not built (make unit)' unless @bins;
+
+my $vg = `command -v valgrind`;
+chomp $vg;
+BAIL_OUT('valgrind is missing: run make deps') unless $vg;
+
+for my $bin (@bins) {
+    next unless -x $bin && -f $bin;
+
+    my $log = "$bin.valgrind.log";
+    my $rc = system("valgrind --quiet --error-exitcode=99 --leak-check=full "
+                    . "--errors-for-leak-kinds=definite,indirect "
+                    . "--show-leak-kinds=definite,indirect "
+                    . "--track-origins=yes --log-file=$log $bin "
+                    . ">$bin.valgrind.out 2>&1");
+    my $code = $rc >> 8;
+
+    ok($code != 99, "$bin: no memory error or leak under valgrind")
+        or diag(do { local (@ARGV, $/) = ($log); <> });
+    is($code, 0, "$bin: passes under valgrind")
+        or diag("see $bin.valgrind.out");
+}
+
+done_testing();

@@ -1,0 +1,111 @@
+package AttestConf;
+
+# The gateway configuration most tests start from: one attested location
+# in front of the agent double, and its fetch location.  Options change
+# the parts a test is about; anything else goes in as raw text.
+#
+#   my $http = AttestConf::gateway($agent,
+#       mode      => 'report',            # enforce (default) | report
+#       loc_extra => 'attest_gpu required; ...',
+#       http_extra => '...', server_extra => '...',
+#       zone      => 'ionet:1m', ttl => '5m', key => '$http_x_model_id',
+#       buffering => 'off', fetch_buffer => '512k',
+#       log_format => 1);                  # access log with the variables
+
+use strict;
+use warnings;
+
+sub gateway {
+    my ($agent, %o) = @_;
+
+    my $port = $agent->port;
+    my $mode = ($o{mode} // 'enforce') eq 'report' ? ' report' : '';
+    my $zone = $o{zone} // 'ionet:1m';
+    (my $zname = $zone) =~ s/:.*//;
+    my $ttl = $o{ttl} // '5m';
+    my $key = $o{key} // '$http_x_model_id';
+    my $buffering = $o{buffering} // 'off';
+    my $fetch_buffer = $o{fetch_buffer} // '512k';
+    my $loc_extra = $o{loc_extra} // '';
+    my $http_extra = $o{http_extra} // '';
+    my $server_extra = $o{server_extra} // '';
+
+    my $log = '';
+    if ($o{log_format} // 1) {
+        $log = <<'EOT';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+EOT
+    }
+
+    return <<"EOT";
+$log
+    attest_zone zone=$zone;
+    upstream backend { server 127.0.0.1:$port; keepalive 8; }
+    $http_extra
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $server_extra
+
+        location /v1/ {
+            attest zone=$zname$mode;
+            attest_key $key;
+            attest_fetch /_attestation;
+            attest_ttl $ttl;
+            $loc_extra
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering $buffering;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size $fetch_buffer;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"\$attest_key","nonce":"\$attest_nonce"}';
+        }
+    }
+EOT
+}
+
+# GPU and CPU evidence checks against the agent double's test roots
+sub evidence {
+    my ($agent, %o) = @_;
+    my $gpu = $o{gpu} // 'required';
+    my $cpu = $o{cpu} // 'required';
+
+    return "attest_gpu $gpu; attest_gpu_root " . $agent->gpu_root . ";\n"
+         . "            attest_cpu $cpu; attest_cpu_root "
+         . $agent->cpu_root . ";\n";
+}
+
+# The lines of the attest access log
+sub log_lines {
+    my ($ngx) = @_;
+    my $f = $ngx->prefix . '/logs/attest.log';
+    open my $fh, '<', $f or return ();
+    my @l = <$fh>;
+    chomp @l;
+    return @l;
+}
+
+1;
