@@ -139,7 +139,7 @@ my $big = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
     # hand the body on as file buffers, whatever the client's pace
     loc_extra => 'proxy_buffers 3 4k; proxy_buffer_size 4k; '
                . 'proxy_busy_buffers_size 4k; attest_body_max 1m; '
-               . 'proxy_store on; root %%TMP%%/store; '
+               . 'proxy_store %%TMP%%/store/completion; '
                . 'proxy_temp_path %%TMP%%/ptemp;'));
 mkdir $big->prefix . '/store';
 
@@ -150,7 +150,7 @@ mkdir $big->prefix . '/store';
     is(verdict($r), 'verified', '900 KB through temp files verifies');
     cmp_ok(length $r->{content}, '>=', 900 * 1024 - 100,
            '900 KB body arrives whole');
-    ok(-s $big->prefix . '/store/v1/chat/completions' >= 900 * 1024,
+    ok((-s $big->prefix . '/store/completion' // 0) >= 900 * 1024,
        'the body did go through a temp file (stored by proxy_store)');
 
     $r = post_json($big->url('/v1/chat/completions'), $chat,
