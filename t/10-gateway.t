@@ -142,6 +142,7 @@ my $big = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
                . 'proxy_store %%TMP%%/store/completion; '
                . 'proxy_temp_path %%TMP%%/ptemp;'));
 mkdir $big->prefix . '/store';
+chmod 0777, $big->prefix . '/store';
 
 {
     my $r = post_json($big->url('/v1/chat/completions'), $chat,
