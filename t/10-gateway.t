@@ -179,7 +179,7 @@ my $small = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
 
 {
     my @l = AttestConf::log_lines($ngx{enforce});
-    ok((grep { /^200 verified  key= signer=0x[0-9a-fA-F]{40} digest=sha256:/ }
+    ok((grep { /^200 verified - key=\S* signer=0x[0-9a-fA-F]{40} digest=sha256:/ }
         @l), 'access log: verified with signer and digest');
     ok((grep { /^502 failed body_mismatch / } @l),
        'access log: failure with its reason');

@@ -16,10 +16,12 @@
  * --events and --event-size become the agent double's X-Test-Mode,
  * X-Test-Stream-Events and X-Test-Event-Size headers.
  *
- * Prints one JSON line and exits 0 whatever the outcome:
+ * Prints one JSON line and exits 0 whatever the outcome ("chunks" counts
+ * every item the SDK's stream yielded, "foreign" those of them that are
+ * not chat.completion.chunk objects):
  *
  *   {"ok": bool, "mode": "stream", "status": 200, "attestation": "...",
- *    "chunks": N, "content": "...", "finish_reason": "stop",
+ *    "chunks": N, "foreign": N, "content": "...", "finish_reason": "stop",
  *    "error": null | {"status", "code", "type", "message", "name",
  *                     "api_error": bool}}
  *
@@ -115,7 +117,7 @@ async function main() {
                                 defaultHeaders: headers });
 
     const out = { ok: false, mode: opt.mode, status: null,
-                  attestation: null, chunks: 0, content: '',
+                  attestation: null, chunks: 0, foreign: 0, content: '',
                   finish_reason: null, error: null };
     const params = { model: 'test-model',
                      messages: [{ role: 'user', content: 'Say hello.' }] };
@@ -128,6 +130,11 @@ async function main() {
             out.attestation = response.headers.get('x-attestation-status');
             for await (const chunk of stream) {
                 out.chunks++;
+                /* what the SDK yields that is no completion chunk: the
+                 * agent's "event: signature" when nothing strips it */
+                if (!chunk || chunk.object !== 'chat.completion.chunk') {
+                    out.foreign++;
+                }
                 const choice = chunk.choices && chunk.choices[0];
                 if (choice && choice.delta && choice.delta.content) {
                     out.content += choice.delta.content;
