@@ -5,6 +5,7 @@
 #   make test     build what is missing, run every test through prove
 #   make demo     a local attested upstream behind nginx, two requests
 #   make bench    benchmarks against plain proxy_pass (bench/)
+#   make node-deps  the OpenAI Node SDK for t/40-openai-sdk.t (npm)
 
 BUILD      := build
 NGX_SRC    ?= /usr/share/nginx/src
@@ -30,7 +31,8 @@ MODULE     := $(BUILD)/ngx_http_attest_module.so
 TOOL       := $(BUILD)/attest-verify
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps module tool unit vectors test unit-test demo bench clean
+.PHONY: all deps module tool unit vectors test unit-test demo bench clean \
+        node-deps
 
 all: deps module tool unit
 
@@ -76,7 +78,28 @@ $(BUILD)/vectors/%.stamp: tests/vectors/gen_%.py $(wildcard t/upstream/*.py) \
 	$(PYTHON) $< $(BUILD)/vectors
 	@touch $@
 
-test: all vectors
+# t/node/node_modules as pinned by the lock file; the stamp lives inside
+# node_modules so that removing the directory reinstalls
+NODE_DIR   := t/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.attest-stamp
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json \
+		$(wildcard $(NODE_DIR)/package-lock.json) $(DEPS_STAMP)
+	@if ! command -v npm >/dev/null 2>&1; then \
+	    echo "node-deps: npm not found (scripts/setup-deps.sh installs" \
+	         "nodejs and npm when node is missing)" >&2; \
+	    exit 1; \
+	fi
+	if [ -f $(NODE_DIR)/package-lock.json ]; then \
+	    npm ci --no-audit --no-fund --prefix $(NODE_DIR); \
+	else \
+	    npm install --no-audit --no-fund --prefix $(NODE_DIR); \
+	fi
+	@touch $@
+
+test: all vectors node-deps
 	$(PROVE) -f $(UNIT_BINS) t/*.t
 
 demo: all

@@ -191,7 +191,7 @@ def main():
         ("text_nonhex_left", "g" + text[1:], "non-hex"),
         ("text_nonhex_right", text[:128] + "z", "non-hex"),
         ("text_prefix", "0x" + text[2:], "non-hex"),
-        ("text_newline", text + "\n", "130 bytes"),
+        ("text_trailing_cr", text + "\r", "130 bytes"),
         ("text_space", text[:64] + " " + text[65:], "not <64 hex>"),
         ("text_semicolon", text[:64] + ";" + text[65:], "not <64 hex>"),
     ]
