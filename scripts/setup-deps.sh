@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential nginx nginx-dev libssl-dev libsecp256k1-dev libyajl-dev
       perl curl valgrind python3 python3-ecdsa python3-pycryptodome
-      python3-cryptography procps"
+      python3-cryptography procps ca-certificates"
 
 # Node.js for the OpenAI SDK test: any node + npm on PATH will do (the
 # machine may carry a newer one than Debian's, which would conflict)
