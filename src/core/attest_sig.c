@@ -167,25 +167,34 @@ attest_sig_check_body(const attest_text_t *t, const uint8_t body_hash[32],
 }
 
 
+/*
+ * The last of duplicated keys, as Python's json module and the report
+ * parser take it (yajl_tree_get() would take the first); a value that is
+ * no string leaves the field absent.
+ */
 static void
 attest_sig_json_field(yajl_val root, const char *name, attest_str_t *s)
 {
-    const char  *path[2];
-    yajl_val     v;
+    size_t    i;
+    yajl_val  v;
 
-    path[0] = name;
-    path[1] = NULL;
+    s->data = NULL;
+    s->len = 0;
 
-    v = yajl_tree_get(root, path, yajl_t_string);
+    for (i = root->u.object.len; i > 0; i--) {
+        if (strcmp(root->u.object.keys[i - 1], name) != 0) {
+            continue;
+        }
 
-    if (v == NULL) {
-        s->data = NULL;
-        s->len = 0;
+        v = root->u.object.values[i - 1];
+
+        if (YAJL_IS_STRING(v)) {
+            s->data = YAJL_GET_STRING(v);
+            s->len = strlen(s->data);
+        }
+
         return;
     }
-
-    s->data = YAJL_GET_STRING(v);
-    s->len = strlen(s->data);
 }
 
 

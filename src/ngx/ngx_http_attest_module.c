@@ -19,6 +19,8 @@ static char *ngx_http_attest_status_header(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_attest_str_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_attest_enum(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_attest_mrtd(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -116,14 +118,14 @@ static ngx_command_t  ngx_http_attest_commands[] = {
 
     { ngx_string("attest_sse_signature"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_attest_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, sse_signature),
       &ngx_http_attest_sse_signature },
 
     { ngx_string("attest_gpu"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_attest_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, gpu),
       &ngx_http_attest_evidence },
@@ -151,7 +153,7 @@ static ngx_command_t  ngx_http_attest_commands[] = {
 
     { ngx_string("attest_cpu"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_attest_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, cpu),
       &ngx_http_attest_evidence },
@@ -165,7 +167,7 @@ static ngx_command_t  ngx_http_attest_commands[] = {
 
     { ngx_string("attest_cpu_report_data"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_attest_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, report_data),
       &ngx_http_attest_report_data },
@@ -655,6 +657,51 @@ static void
 ngx_http_attest_cpu_root_cleanup(void *data)
 {
     attest_tdx_root_free(data);
+}
+
+
+/* ngx_conf_set_enum_slot(), with the directive and the choices named */
+static char *
+ngx_http_attest_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char           *last, buf[128];
+    ngx_str_t        *value;
+    ngx_uint_t       *np, i;
+    ngx_conf_enum_t  *e;
+
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len != 0; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strcasecmp(e[i].name.data, value[1].data) == 0)
+        {
+            *np = e[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    last = buf;
+
+    for (i = 0; e[i].name.len != 0; i++) {
+        last = ngx_slprintf(last, buf + sizeof(buf), "%s\"%V\"",
+                            i ? (e[i + 1].name.len ? ", " : " or ") : "",
+                            &e[i].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\", expected %*s",
+                       &value[1], &cmd->name, last - buf, buf);
+
+    return NGX_CONF_ERROR;
 }
 
 

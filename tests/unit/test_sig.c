@@ -144,6 +144,11 @@ vectors_load(const char *name, char ***lines, int *n)
             *lines = realloc(*lines, cap * sizeof(char *));
         }
 
+        if (*lines == NULL) {
+            perror("realloc");
+            exit(2);
+        }
+
         (*lines)[(*n)++] = nl;
 
         nl = strchr(nl, '\n');
@@ -333,6 +338,7 @@ run_case(char **c, attest_text_t *t, int with_err)
     int                  pass;
     owned_t              o;
     uint8_t              addr[20];
+    attest_str_t         d;
     attest_err_t         err;
     attest_signer_t      signer;
     attest_reason_t      rc, rc2;
@@ -356,13 +362,9 @@ run_case(char **c, attest_text_t *t, int with_err)
     signer.address = (uint8_t *) mem_dup((char *) addr, 20);
     o.copies[o.n++] = (char *) signer.address;
 
-    {
-        attest_str_t  d;
-
-        field_set(&d, c[9], &o);
-        signer.image_digest = d.data;
-        signer.image_digest_len = d.len;
-    }
+    field_set(&d, c[9], &o);
+    signer.image_digest = d.data;
+    signer.image_digest_len = d.len;
 
     memset(t, 0, sizeof(*t));
     attest_err_clear(&err);
@@ -583,6 +585,7 @@ run_event(char **c)
     size_t               hlen, len;
     uint8_t             *json, addr[20];
     owned_t              o;
+    attest_str_t         d;
     attest_err_t         err;
     attest_text_t        t;
     attest_signer_t      signer;
@@ -605,6 +608,9 @@ run_event(char **c)
     attest_err_clear(&err);
     rc = attest_sig_json_parse(json, len, &f, &tree, &err);
 
+    /* the fields must point into the tree, not into the input */
+    free(json);
+
     pass = verdict_is(rc, &err, c[1], rc == ATTEST_OK ? "-" : c[4]);
 
     if (rc != ATTEST_OK) {
@@ -613,7 +619,6 @@ run_event(char **c)
             pass = 0;
         }
 
-        free(json);
         return pass;
     }
 
@@ -633,21 +638,15 @@ run_event(char **c)
     if (strcmp(c[3], "-") != 0) {
         attest_hex_decode(c[5], 40, addr);
         signer.address = addr;
-        {
-            attest_str_t  d;
-
-            field_set(&d, c[6], &o);
-            signer.image_digest = d.data;
-            signer.image_digest_len = d.len;
-        }
+        field_set(&d, c[6], &o);
+        signer.image_digest = d.data;
+        signer.image_digest_len = d.len;
 
         attest_err_clear(&err);
         rc = attest_sig_verify(&f, &signer, &t, &err);
         pass = verdict_is(rc, &err, c[3], c[4]) && pass;
     }
 
-    /* the fields point into the tree, which the JSON does not outlive */
-    free(json);
     attest_sig_json_free(tree);
     owned_free(&o);
 

@@ -1,0 +1,212 @@
+#!/usr/bin/perl
+# Configuration mistakes fail at nginx -t with a message that names the
+# directive; the shipped example configurations pass nginx -t.
+
+use strict;
+use warnings;
+use Test::More;
+use File::Copy qw(copy);
+
+use lib 't/lib';
+use AttestTest qw(:all);
+
+plan skip_all => 'module not built (make)' unless module_built();
+
+my $ex = repo() . '/conf-examples';
+my $nv = "$ex/nvidia_device_identity_root.pem";
+my $intel = "$ex/intel_sgx_root_ca.pem";
+
+sub conf {
+    my ($loc, %o) = @_;
+    my $zone = $o{zone} // 'attest_zone zone=z:1m;';
+    my $fetch = exists $o{fetch} ? $o{fetch} : 'attest_fetch /_a;';
+    return <<"EOT";
+    $zone
+    @{[ $o{http_extra} // '' ]}
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / {
+            attest zone=z;
+            $fetch
+            $loc
+            proxy_pass http://127.0.0.1:9;
+        }
+        location = /_a { internal; proxy_pass http://127.0.0.1:9; }
+    }
+EOT
+}
+
+sub fails_like {
+    my ($http, $re, $name) = @_;
+    my ($rc, $out) = nginx_test($http);
+    isnt($rc, 0, "nginx -t fails: $name");
+    like($out, $re, "... naming the directive: $name") or diag($out);
+}
+
+{
+    my ($rc, $out) = nginx_test(conf(''));
+    is($rc, 0, 'a minimal configuration passes') or diag($out);
+    like($out, qr/"attest" without "attest_image_digest": the image digest is not enforced/,
+         'an unenforced image digest is said at startup');
+
+    ($rc, $out) = nginx_test(conf(
+        'attest_image_digest sha256:' . ('ab' x 32) . ';'
+        . 'attest_image_digest SHA256:' . ('CD' x 32) . ';'));
+    isnt($rc, 0, 'digest prefix is case-sensitive "sha256:"');
+
+    ($rc, $out) = nginx_test(conf(
+        'attest_image_digest sha256:' . ('ab' x 32) . ' sha256:' . ('cd' x 32)
+        . '; attest_gpu required; attest_gpu_root ' . $nv
+        . '; attest_gpu_driver 550.90.07; attest_gpu_vbios 96.00.9f.00.01'
+        . '; attest_cpu optional; attest_cpu_root ' . $intel
+        . '; attest_cpu_report_data address_nonce'
+        . '; attest_tdx_mrtd ' . ('00' x 48)
+        . '; attest_tdx_rtmr 3 ' . ('11' x 48) . ' ' . ('22' x 48)
+        . '; attest_tdx_debug off; attest_ttl 30s; attest_body_max 2m'
+        . '; attest_report_max 256k; attest_status_header X-Verdict'
+        . '; attest_sse_signature pass; attest_key $http_x_model_id;'));
+    is($rc, 0, 'every directive with good values passes') or diag($out);
+    unlike($out, qr/image digest is not enforced/, 'no notice with digests');
+}
+
+fails_like(conf('', zone => ''),
+           qr/"attest" uses zone "z" but no "attest_zone" defines it/,
+           'attest without a defined zone');
+
+fails_like(conf('', fetch => ''),
+           qr/"attest" is on but no "attest_fetch" location is set/,
+           'attest without attest_fetch');
+
+fails_like(conf('', zone => 'attest_zone zone=z:1m; attest_zone zone=z:1m;'),
+           qr/"attest_zone" "z" is already defined/, 'a zone defined twice');
+
+fails_like(conf('', zone => 'attest_zone zone=z;'),
+           qr/invalid zone "zone=z"/, 'a zone without a size');
+
+fails_like(conf('', zone => 'attest_zone zone=z:1k;'),
+           qr/zone "zone=z:1k" is too small/, 'a zone too small');
+
+fails_like(conf('', zone => 'attest_zone z:1m;'),
+           qr/invalid parameter "z:1m"/, 'attest_zone without zone=');
+
+fails_like(conf('attest_image_digest sha256:abc;'),
+           qr/invalid image digest "sha256:abc"/, 'a malformed digest');
+
+fails_like(conf('attest_image_digest md5:' . ('ab' x 32) . ';'),
+           qr/invalid image digest "md5:/, 'a digest of another algorithm');
+
+{
+    my $http = conf('');
+    $http =~ s/attest zone=z;/attest zone=z sometimes;/;
+    fails_like($http, qr/invalid parameter "sometimes"/, 'a bad attest mode');
+
+    $http = conf('');
+    $http =~ s/attest zone=z;/attest ionet;/;
+    fails_like($http, qr/invalid parameter "ionet", expected "zone=<name>"/,
+               'attest without zone=');
+}
+
+fails_like(conf('attest_gpu required;'),
+           qr/"attest_gpu" is not off but no "attest_gpu_root" is set/,
+           'attest_gpu without a root');
+
+fails_like(conf('attest_cpu optional;'),
+           qr/"attest_cpu" is not off but no "attest_cpu_root" is set/,
+           'attest_cpu without a root');
+
+fails_like(conf('attest_gpu required; attest_gpu_root /nonexistent.pem;'),
+           qr/open\(\) "\/nonexistent.pem" failed/, 'a missing root file');
+
+{
+    my $bad = AttestTest::tmpdir() . '/not-a-cert.pem';
+    open my $fh, '>', $bad or die;
+    print $fh "hello\n";
+    close $fh;
+
+    fails_like(conf("attest_gpu required; attest_gpu_root $bad;"),
+               qr/holds no usable root certificate/,
+               'a GPU root file without a certificate');
+    fails_like(conf("attest_cpu required; attest_cpu_root $bad;"),
+               qr/holds no usable root certificate/,
+               'a CPU root file without a certificate');
+}
+
+fails_like(conf('attest_gpu sometimes;'),
+           qr/invalid value "sometimes" in "attest_gpu"/, 'a bad attest_gpu');
+
+fails_like(conf('attest_cpu_report_data address;'),
+           qr/invalid value "address" in "attest_cpu_report_data"/,
+           'a bad attest_cpu_report_data');
+
+fails_like(conf('attest_tdx_mrtd abcd;'),
+           qr/invalid measurement "abcd", expected 96 hex digits/,
+           'a short MRTD');
+
+fails_like(conf('attest_tdx_rtmr 4 ' . ('00' x 48) . ';'),
+           qr/invalid RTMR index "4"/, 'an RTMR index out of range');
+
+fails_like(conf('attest_tdx_rtmr 1 ' . ('zz' x 48) . ';'),
+           qr/invalid measurement/, 'a non-hex RTMR');
+
+fails_like(conf('attest_sse_signature keep;'),
+           qr/invalid value "keep" in "attest_sse_signature"/,
+           'a bad attest_sse_signature');
+
+fails_like(conf('attest_status_header "X Bad";'),
+           qr/invalid header name "X Bad"/, 'a bad status header name');
+
+fails_like(conf('attest_fetch _a;', fetch => ''),
+           qr/"attest_fetch" must name a location URI/,
+           'attest_fetch without a leading slash');
+
+fails_like(conf('attest_body_max lots;'),
+           qr/"attest_body_max" directive invalid value/, 'a bad size');
+
+fails_like(conf('attest_ttl forever;'),
+           qr/"attest_ttl" directive invalid value/, 'a bad time');
+
+# attest off needs nothing else
+
+{
+    my ($rc, $out) = nginx_test(<<'EOT');
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { attest off; proxy_pass http://127.0.0.1:9; }
+    }
+EOT
+    is($rc, 0, '"attest off" needs no zone or fetch') or diag($out);
+}
+
+# the shipped examples pass nginx -t
+
+for my $name (qw(ionet.conf local-demo.conf)) {
+    my $dir = AttestTest::tmpdir() . "/ex-$name";
+    mkdir $dir;
+    mkdir "$dir/logs";
+    mkdir "$dir/tmp";
+
+    for my $f (glob("$ex/*")) {
+        (my $base = $f) =~ s{.*/}{};
+        copy($f, "$dir/$base") or die "copy $f: $!";
+    }
+
+    # the demo's roots come from the agent double; any valid root will do
+    copy($nv, "$dir/demo-gpu-root.pem");
+    copy($intel, "$dir/demo-cpu-root.pem");
+
+    my $text = slurp("$dir/$name");
+    my $so = module_path();
+    $text =~ s{load_module modules/ngx_http_attest_module.so;}{load_module $so;};
+    $text =~ s{/var/log/nginx/}{$dir/logs/}g;
+    $text .= "\npid $dir/nginx.pid;\n" unless $text =~ /^pid /m;
+    open my $fh, '>', "$dir/nginx.conf" or die;
+    print $fh $text;
+    close $fh;
+
+    my ($rc, $out) = AttestTest::run_cmd([AttestTest::Nginx::bin(), '-t',
+                                          '-p', "$dir/", '-c',
+                                          "$dir/nginx.conf"]);
+    is($rc, 0, "conf-examples/$name passes nginx -t") or diag($out);
+}
+
+done_testing();
