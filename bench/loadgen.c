@@ -15,7 +15,9 @@
  *       JSON line: status, ttfb_ms (first response byte), total_ms (last
  *       chunk), bytes, events (SSE "data: {...}" events), done_ms (the
  *       "data: [DONE]" event, -1 if none), error_event (an "event: error"
- *       arrived) and times_ms, the arrival time of each data event.
+ *       arrived), attest (the status in the module's ": attest status="
+ *       comment, "" if none) and times_ms, the arrival time of each data
+ *       event.
  *
  * Times count from the moment the request was written.  Responses are
  * framed by Content-Length or chunked encoding; SSE events are found in
@@ -42,7 +44,7 @@
 #define LG_READ_SIZE   65536
 #define LG_MAX_CONNS   256
 #define LG_MAX_HEADERS 16
-#define LG_LINE_KEEP   16
+#define LG_LINE_KEEP   64
 
 
 typedef enum {
@@ -85,6 +87,7 @@ typedef struct {
     size_t      cap;
     double      done_ms;
     int         error_event;
+    char        attest[32];          /* status of ": attest status=..." */
 } lg_sse_t;
 
 
@@ -304,6 +307,8 @@ lg_parse_head(lg_resp_t *r)
 static void
 lg_sse_line_end(lg_sse_t *s, double t)
 {
+    size_t  i, n;
+
     if (s->line_len == 0) {
         /* a blank line ends an event */
         if (s->data_done) {
@@ -344,6 +349,19 @@ lg_sse_line_end(lg_sse_t *s, double t)
         if (s->line_len >= 12 && memcmp(s->line + 6, " error", 6) == 0) {
             s->event_error = 1;
         }
+
+    } else if (s->line_len >= 16
+               && memcmp(s->line, ": attest status=", 16) == 0)
+    {
+        /* the module's verdict comment, before "data: [DONE]" */
+        n = s->line_len < LG_LINE_KEEP ? s->line_len : LG_LINE_KEEP;
+        for (i = 16; i < n && i - 16 < sizeof(s->attest) - 1; i++) {
+            if (s->line[i] == ' ') {
+                break;
+            }
+            s->attest[i - 16] = s->line[i];
+        }
+        s->attest[i - 16] = '\0';
     }
 
     s->line_len = 0;
@@ -512,82 +530,157 @@ lg_pct(double *v, size_t n, double p)
 }
 
 
+/*
+ * Writes what is left of the request and reads what has come of the
+ * response.  Returns 1 when the response is complete, 0 when the socket
+ * has nothing more for now, -1 when the connection failed.
+ */
+static int
+lg_conn_io(lg_conn_t *c, char *buf)
+{
+    int      rc;
+    ssize_t  n;
+
+    while (c->sent < lg_request_len) {
+        n = write(c->fd, lg_request + c->sent, lg_request_len - c->sent);
+        if (n == -1) {
+            /* still connecting, or the socket buffer is full */
+            return (errno == EAGAIN || errno == EINPROGRESS) ? 0 : -1;
+        }
+        c->sent += n;
+    }
+
+    for ( ;; ) {
+        n = read(c->fd, buf, LG_READ_SIZE);
+
+        if (n > 0) {
+            rc = lg_resp_feed(&c->resp, buf, n, NULL, 0);
+            if (rc != 0) {
+                return rc;
+            }
+            continue;
+        }
+
+        if (n == -1 && errno == EAGAIN) {
+            return 0;
+        }
+
+        /* eof or error: a complete response only when framed by it */
+        if (n == 0 && c->resp.state == LG_BODY_CLOSE) {
+            c->resp.state = LG_DONE;
+            return 1;
+        }
+
+        return -1;
+    }
+}
+
+
+/* the results of the rps mode */
+static double    *lg_lat;
+static size_t     lg_nlat;
+static size_t     lg_lat_cap;
+static uint64_t   lg_errors;
+static uint64_t   lg_bytes;
+
+
+/* records a finished request (rc 1) or a failed connection (rc -1) */
+static void
+lg_conn_done(lg_conn_t *c, int rc)
+{
+    if (rc == 1 && c->resp.status == 200) {
+        if (lg_nlat == lg_lat_cap) {
+            lg_lat_cap = lg_lat_cap ? lg_lat_cap * 2 : 65536;
+            lg_lat = realloc(lg_lat, lg_lat_cap * sizeof(double));
+            if (lg_lat == NULL) {
+                lg_die("realloc");
+            }
+        }
+        lg_lat[lg_nlat++] = lg_now() - c->start;
+        lg_bytes += c->resp.body_bytes;
+
+    } else {
+        lg_errors++;
+    }
+
+    c->busy = 0;
+
+    if (rc == -1 || c->resp.close) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+
 /* closed-loop load: every connection sends its next request as soon as
  * the previous answer is complete */
 static int
 lg_rps(int conns, double seconds)
 {
-    int                  ep, i, nev, rc;
+    int                  ep, i, nev, rc, busy;
     char                *buf;
     double               t0, deadline, now, sum;
-    double              *lat;
-    size_t               nlat, cap;
-    ssize_t              n;
-    uint64_t             errors, bytes;
-    lg_conn_t           *c;
-    lg_conn_t            cs[LG_MAX_CONNS];
+    size_t               k;
+    lg_conn_t           *c, *cs;
     struct epoll_event   ev, evs[LG_MAX_CONNS];
 
     ep = epoll_create1(0);
     buf = malloc(LG_READ_SIZE);
-    cap = 1 << 16;
-    lat = malloc(cap * sizeof(double));
-    if (ep == -1 || buf == NULL || lat == NULL) {
+    cs = calloc(conns, sizeof(lg_conn_t));
+    if (ep == -1 || buf == NULL || cs == NULL) {
         lg_die("setup");
     }
 
-    nlat = 0;
-    errors = 0;
-    bytes = 0;
+    for (i = 0; i < conns; i++) {
+        cs[i].fd = -1;
+    }
 
     t0 = lg_now();
     deadline = t0 + seconds * 1000.0;
 
-    for (i = 0; i < conns; i++) {
-        c = &cs[i];
-        c->fd = -1;
-        c->busy = 0;
-    }
-
     for ( ;; ) {
         now = lg_now();
+        busy = 0;
 
         /* (re)start idle connections while time remains */
-        for (i = 0; i < conns && now < deadline; i++) {
-            c = &cs[i];
-            if (c->busy) {
-                continue;
-            }
-
-            if (c->fd == -1) {
-                c->fd = lg_connect();
-                if (c->fd == -1) {
-                    errors++;
-                    continue;
-                }
-                ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
-                ev.data.ptr = c;
-                if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
-                    lg_die("epoll_ctl");
-                }
-            }
-
-            c->busy = 1;
-            c->sent = 0;
-            c->start = now;
-            lg_resp_init(&c->resp);
-        }
-
         for (i = 0; i < conns; i++) {
-            if (cs[i].busy) {
-                break;
+            c = &cs[i];
+
+            if (!c->busy && now < deadline) {
+                if (c->fd == -1) {
+                    c->fd = lg_connect();
+                    if (c->fd == -1) {
+                        lg_errors++;
+                        continue;
+                    }
+                    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+                    ev.data.ptr = c;
+                    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
+                        lg_die("epoll_ctl");
+                    }
+                }
+
+                c->busy = 1;
+                c->sent = 0;
+                c->start = lg_now();
+                lg_resp_init(&c->resp);
+
+                /* edge-triggered: a kept-alive socket is writable now and
+                 * will not be reported again */
+                rc = lg_conn_io(c, buf);
+                if (rc != 0) {
+                    lg_conn_done(c, rc);
+                }
             }
+
+            busy += c->busy;
         }
-        if (i == conns && now >= deadline) {
+
+        if (busy == 0 && now >= deadline) {
             break;
         }
 
-        nev = epoll_wait(ep, evs, LG_MAX_CONNS, 50);
+        nev = epoll_wait(ep, evs, LG_MAX_CONNS, 20);
         if (nev == -1 && errno != EINTR) {
             lg_die("epoll_wait");
         }
@@ -598,94 +691,28 @@ lg_rps(int conns, double seconds)
                 continue;
             }
 
-            /* write what is left of the request */
-            while (c->sent < lg_request_len) {
-                n = write(c->fd, lg_request + c->sent,
-                          lg_request_len - c->sent);
-                if (n == -1) {
-                    break;
-                }
-                c->sent += n;
+            rc = lg_conn_io(c, buf);
+            if (rc != 0) {
+                lg_conn_done(c, rc);
             }
-
-            if (c->sent < lg_request_len && errno != EAGAIN) {
-                goto failed;
-            }
-
-            rc = 0;
-            for ( ;; ) {
-                n = read(c->fd, buf, LG_READ_SIZE);
-                if (n > 0) {
-                    rc = lg_resp_feed(&c->resp, buf, n, NULL, 0);
-                    if (rc != 0) {
-                        break;
-                    }
-                    continue;
-                }
-                if (n == -1 && errno == EAGAIN) {
-                    break;
-                }
-                /* eof or error */
-                if (c->resp.state == LG_BODY_CLOSE) {
-                    c->resp.state = LG_DONE;
-                    rc = 1;
-                } else {
-                    rc = -1;
-                }
-                break;
-            }
-
-            if (rc == 0) {
-                continue;
-            }
-
-            if (rc == 1) {
-                now = lg_now();
-                if (c->resp.status == 200) {
-                    if (nlat == cap) {
-                        cap *= 2;
-                        lat = realloc(lat, cap * sizeof(double));
-                        if (lat == NULL) {
-                            lg_die("realloc");
-                        }
-                    }
-                    lat[nlat++] = now - c->start;
-                    bytes += c->resp.body_bytes;
-                } else {
-                    errors++;
-                }
-                c->busy = 0;
-                if (c->resp.close) {
-                    close(c->fd);
-                    c->fd = -1;
-                }
-                continue;
-            }
-
-        failed:
-
-            errors++;
-            close(c->fd);
-            c->fd = -1;
-            c->busy = 0;
         }
     }
 
     now = lg_now();
 
     sum = 0;
-    for (i = 0; (size_t) i < nlat; i++) {
-        sum += lat[i];
+    for (k = 0; k < lg_nlat; k++) {
+        sum += lg_lat[k];
     }
-    qsort(lat, nlat, sizeof(double), lg_cmp_double);
+    qsort(lg_lat, lg_nlat, sizeof(double), lg_cmp_double);
 
     printf("{\"requests\":%zu,\"errors\":%llu,\"seconds\":%.3f,"
-           "\"rps\":%.1f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
-           "\"p99_ms\":%.3f,\"bytes\":%llu}\n",
-           nlat, (unsigned long long) errors, (now - t0) / 1000.0,
-           nlat * 1000.0 / (now - t0), nlat ? sum / nlat : -1.0,
-           lg_pct(lat, nlat, 0.5), lg_pct(lat, nlat, 0.9),
-           lg_pct(lat, nlat, 0.99), (unsigned long long) bytes);
+           "\"rps\":%.1f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,"
+           "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"bytes\":%llu}\n",
+           lg_nlat, (unsigned long long) lg_errors, (now - t0) / 1000.0,
+           lg_nlat * 1000.0 / (now - t0), lg_nlat ? sum / lg_nlat : -1.0,
+           lg_pct(lg_lat, lg_nlat, 0.5), lg_pct(lg_lat, lg_nlat, 0.9),
+           lg_pct(lg_lat, lg_nlat, 0.99), (unsigned long long) lg_bytes);
 
     for (i = 0; i < conns; i++) {
         if (cs[i].fd != -1) {
@@ -693,7 +720,8 @@ lg_rps(int conns, double seconds)
         }
     }
     close(ep);
-    free(lat);
+    free(cs);
+    free(lg_lat);
     free(buf);
     return 0;
 }
@@ -779,12 +807,12 @@ lg_stream(double timeout)
     printf("{\"status\":%d,\"complete\":%s,\"timed_out\":%s,"
            "\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"bytes\":%llu,"
            "\"events\":%llu,\"done_ms\":%.3f,\"error_event\":%s,"
-           "\"times_ms\":[",
+           "\"attest\":\"%s\",\"times_ms\":[",
            r->status, rc == 1 ? "true" : "false",
            rc == -2 ? "true" : "false", ttfb, t,
            (unsigned long long) r->body_bytes,
            (unsigned long long) sse.events, sse.done_ms,
-           sse.error_event ? "true" : "false");
+           sse.error_event ? "true" : "false", sse.attest);
 
     for (i = 0; i < sse.ntimes; i++) {
         printf("%s%.3f", i ? "," : "", sse.times[i]);

@@ -164,6 +164,7 @@ ngx_http_attest_fetch_start(ngx_http_request_t *r,
     /* the subrequest's body is our report, never the client's */
     sr->header_only = 0;
 
+    ctx->fetch_sr = sr;
     ctx->fetching = 1;
 
     return NGX_AGAIN;
@@ -199,26 +200,17 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     b = r->out ? r->out->buf : NULL;
 
-    if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK || b == NULL) {
+    if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK || b == NULL
+        || ctx->fetch_too_big)
+    {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-        if (b && b->last == b->end) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "attest: attestation report for key \"%V\" does "
-                          "not fit subrequest_output_buffer_size (%uz) in "
-                          "location \"%V\"", &ctx->key,
-                          clcf->subrequest_output_buffer_size,
-                          &alcf->fetch);
-
-        } else if (r->headers_out.content_length_n
-                   > (off_t) clcf->subrequest_output_buffer_size)
-        {
+        if (ctx->fetch_too_big) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "attest: attestation report for key \"%V\" of "
-                          "%O bytes is larger than "
+                          "%O bytes or more does not fit "
                           "subrequest_output_buffer_size (%uz) in "
-                          "location \"%V\"", &ctx->key,
-                          r->headers_out.content_length_n,
+                          "location \"%V\"", &ctx->key, ctx->fetch_size,
                           clcf->subrequest_output_buffer_size,
                           &alcf->fetch);
 
@@ -230,6 +222,7 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
         }
 
         ctx->attest_reason = ATTEST_ATTESTATION_UNAVAILABLE;
+
         return rc;
     }
 
@@ -263,6 +256,73 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
                                       r->connection->log);
 
     return rc;
+}
+
+
+/*
+ * The fetch subrequest's response passes our filters before nginx keeps it
+ * in memory.  nginx would fail a report larger than
+ * subrequest_output_buffer_size by terminating the client's request with
+ * it; we swallow it instead and answer with our verdict, naming the
+ * directive in the log.
+ */
+ngx_int_t
+ngx_http_attest_fetch_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->headers_out.content_length_n
+        > (off_t) clcf->subrequest_output_buffer_size)
+    {
+        ctx->fetch_too_big = 1;
+        ctx->fetch_size = r->headers_out.content_length_n;
+    }
+
+    /* the in-memory buffer is sized by us, not by the upstream's claim */
+    r->headers_out.content_length_n = -1;
+
+    return ngx_http_attest_next_header_filter(r);
+}
+
+
+ngx_int_t
+ngx_http_attest_fetch_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    off_t                      size;
+    ngx_chain_t               *cl;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    size = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (!ctx->fetch_too_big
+        && ctx->fetch_size + size
+           > (off_t) clcf->subrequest_output_buffer_size)
+    {
+        ctx->fetch_too_big = 1;
+    }
+
+    ctx->fetch_size += size;
+
+    if (ctx->fetch_too_big) {
+        for (cl = in; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+            cl->buf->file_pos = cl->buf->file_last;
+        }
+
+        return NGX_OK;
+    }
+
+    return ngx_http_attest_next_body_filter(r, in);
 }
 
 

@@ -293,6 +293,12 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
     ngx_http_attest_loc_conf_t  *alcf;
 
     if (r != r->main) {
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
+
+        if (ctx && ctx->fetch_sr == r) {
+            return ngx_http_attest_fetch_header(r, ctx);
+        }
+
         return ngx_http_attest_next_header_filter(r);
     }
 
@@ -570,6 +576,12 @@ ngx_http_attest_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_attest_ctx_t  *ctx;
 
     if (r != r->main) {
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
+
+        if (ctx && ctx->fetch_sr == r) {
+            return ngx_http_attest_fetch_body(r, ctx, in);
+        }
+
         return ngx_http_attest_next_body_filter(r, in);
     }
 

@@ -112,8 +112,11 @@ typedef struct {
     unsigned                    attested:1;     /* entry below is valid */
     unsigned                    fetched:1;      /* this request fetched */
     unsigned                    header_sent:1;
+    unsigned                    fetch_too_big:1;
 
     attest_reason_t             attest_reason;  /* why no attestation */
+    ngx_http_request_t         *fetch_sr;
+    off_t                       fetch_size;
     ngx_http_attest_entry_t     entry;
 
     ngx_uint_t                  verdict;
@@ -163,6 +166,10 @@ ngx_http_attest_ctx_t *ngx_http_attest_get_ctx(ngx_http_request_t *r);
 ngx_msec_int_t ngx_http_attest_now(void);
 
 /* filters */
+ngx_int_t ngx_http_attest_fetch_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+ngx_int_t ngx_http_attest_fetch_body(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
 ngx_int_t ngx_http_attest_filter_init(ngx_conf_t *cf);
 void ngx_http_attest_set_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason);

@@ -1,0 +1,462 @@
+#!/usr/bin/perl
+
+# The benchmarks behind "make bench" (bench/run.sh runs this; see
+# bench/README.md).  One nginx (worker_processes 1) serves the same
+# upstreams through a plain proxy_pass location and through an attested
+# one; every measurement runs both, interleaved, in the same process
+# lifetime, and reports module/plain ratios.
+#
+#   perl bench/bench.pl --loadgen build/bench/loadgen [--out FILE]
+#       [--reps 7] [--events 200] [--chunk-delay 0.005]
+#       [--rps-reps 2] [--duration 2] [--conns 8]
+#       [--mem-big-events 800] [--mem-event-size 65536] [--quick]
+#
+# Upstreams: the agent double (t/upstream/agent.py, Python: it signs
+# every response, so it is the bottleneck of any throughput figure), and
+# "replay", a second nginx serving responses recorded from the agent with
+# their signature headers: a fast upstream, so the module's own cost
+# shows.  Core Perl and t/lib only.
+
+use strict;
+use warnings;
+
+use FindBin qw($Bin);
+use lib "$Bin/../t/lib";
+
+use AttestTest qw(:all);
+use Getopt::Long qw(GetOptions);
+use POSIX qw(strftime);
+use Time::HiRes qw(time sleep);
+
+my %o = (reps => 7, events => 200, 'chunk-delay' => 0.005,
+         'rps-reps' => 2, duration => 2, conns => 8,
+         'mem-big-events' => 800, 'mem-event-size' => 65536,
+         'mem-small-events' => 50, 'mem-small-event-size' => 1024,
+         out => undef, loadgen => undef, quick => 0);
+GetOptions(\%o, 'reps=i', 'events=i', 'chunk-delay=f', 'rps-reps=i',
+           'duration=f', 'conns=i', 'mem-big-events=i', 'mem-event-size=i',
+           'mem-small-events=i', 'mem-small-event-size=i', 'out=s',
+           'loadgen=s', 'quick')
+    or die "usage: see the head of $0\n";
+if ($o{quick}) {
+    @o{qw(reps rps-reps duration mem-big-events)} = (3, 1, 1, 160);
+}
+my $LOADGEN = $o{loadgen} or die "bench: --loadgen is required\n";
+-x $LOADGEN or die "bench: $LOADGEN is not executable\n";
+die "bench: module not built: " . module_path() . " (make module)\n"
+    unless module_built();
+
+my $T0 = time;
+my @OUT;
+
+sub say_ {
+    my ($line) = @_;
+    print "$line\n";
+    push @OUT, $line;
+}
+
+sub note_ { print STDERR "bench: @_\n" }
+
+# --- statistics -----------------------------------------------------------
+
+sub pct {
+    my ($p, @v) = @_;
+    return undef unless @v;
+    @v = sort { $a <=> $b } @v;
+    return $v[int($p * $#v + 0.5)];
+}
+
+sub median { pct(0.5, @_) }
+
+sub ratio {
+    my ($m, $p) = @_;
+    return 'n/a' unless defined $m && defined $p && $p > 0;
+    return sprintf('%.3f', $m / $p);
+}
+
+sub fmt {
+    my ($v, $f) = @_;
+    return defined $v ? sprintf($f // '%.2f', $v) : 'n/a';
+}
+
+# --- processes ------------------------------------------------------------
+
+my $tmp = AttestTest::tmpdir();
+my $agent = AttestTest::Agent->start(gpus => 1);
+my $ap = $agent->port;
+
+# Records a signed completion of $size bytes from the agent: the replay
+# upstream serves it again and again (the module checks that the body
+# matches its signature and that the signer is the attested key; nothing
+# ties a completion to a request or a time, so a replay verifies).
+sub record {
+    my ($name, $size) = @_;
+    my $r = post_json($agent->url('/v1/chat/completions'),
+                      {model => 'bench', messages =>
+                       [{role => 'user', content => 'hi'}]},
+                      {'X-Test-Body-Size' => $size});
+    die "bench: recording $name: $r->{status}\n" unless $r->{status} == 200;
+    open my $fh, '>:raw', "$tmp/www/$name.json" or die "$name: $!";
+    print $fh $r->{content};
+    close $fh;
+    my $h = '';
+    for my $k (qw(text signature signing_address signing_algo
+                  image_digest)) {
+        next unless defined $r->{headers}{$k};
+        $h .= "            add_header $k \"$r->{headers}{$k}\";\n";
+    }
+    return <<"EOF";
+        location = /$name.json {
+            default_type application/json;
+            # the static handler refuses POST; answer it as a GET
+            error_page 405 =200 \$uri;
+$h        }
+EOF
+}
+
+mkdir "$tmp/www" or die "bench: $tmp/www: $!";
+my $replay_locs = record('small', 1024) . record('large', 65536);
+
+my $replay = AttestTest::Nginx->start(no_module => 1, log_level => 'warn',
+                                      http => <<"EOF");
+server {
+    listen 127.0.0.1:%%PORT%%;
+    access_log off;
+    root $tmp/www;
+    keepalive_requests 100000;
+$replay_locs}
+EOF
+my $rp = $replay->port;
+
+my $gpu_root = $agent->gpu_root;
+my $cpu_root = $agent->cpu_root;
+
+# The nginx under test; the same text for the fresh ones of the memory
+# measurements.
+my $HTTP = <<"EOF";
+attest_zone zone=ionet:1m;
+upstream agent  { server 127.0.0.1:$ap; keepalive 32; }
+upstream replay { server 127.0.0.1:$rp; keepalive 32; }
+
+server {
+    listen 127.0.0.1:%%PORT%%;
+    access_log off;
+    keepalive_requests 100000;
+
+    attest_fetch /_attestation;
+    attest_ttl 1h;
+    attest_gpu required;
+    attest_gpu_root $gpu_root;
+    attest_cpu required;
+    attest_cpu_root $cpu_root;
+
+    location /v1/ {
+        attest zone=ionet;
+        proxy_pass http://agent;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering off;
+    }
+
+    location /plain/ {
+        proxy_pass http://agent/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering off;
+    }
+
+    location /replay/ {
+        attest zone=ionet;
+        proxy_pass http://replay/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering off;
+    }
+
+    location /replay-plain/ {
+        proxy_pass http://replay/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering off;
+    }
+
+    # HTTP/1.1 here too: the agent closes an HTTP/1.0 connection without
+    # saying so, and the keepalive pool would reuse it
+    location = /_attestation {
+        internal;
+        subrequest_output_buffer_size 512k;
+        proxy_pass http://agent/attestation;
+        proxy_method POST;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass_request_body off;
+        proxy_set_header Content-Type application/json;
+        proxy_set_body '{"model_id":"\$attest_key","nonce":"\$attest_nonce"}';
+    }
+}
+EOF
+
+sub start_nginx {
+    return AttestTest::Nginx->start(http => $HTTP, workers => 1,
+                                    log_level => 'warn');
+}
+
+my $ngx = start_nginx();
+my $port = $ngx->port;
+
+# --- client ---------------------------------------------------------------
+
+my $STREAM_BODY = "$tmp/stream.json";
+my $COMPLETE_BODY = "$tmp/complete.json";
+{
+    my $msg = '"messages":[{"role":"user","content":"Count to two '
+            . 'hundred."}]';
+    open my $fh, '>', $STREAM_BODY or die;
+    print $fh qq({"model":"bench",$msg,"stream":true});
+    close $fh;
+    open $fh, '>', $COMPLETE_BODY or die;
+    print $fh qq({"model":"bench",$msg});
+    close $fh;
+}
+
+sub loadgen {
+    my (@argv) = @_;
+    my ($rc, $out) = AttestTest::run_cmd([$LOADGEN, @argv], timeout => 120);
+    my ($line) = grep { /^\{/ } split /\n/, $out;
+    my $r = $line ? eval { decode_json($line) } : undef;
+    die "bench: loadgen @argv: exit $rc\n$out\n" unless $r;
+    return $r;
+}
+
+sub stream {
+    my ($p, $path, %h) = @_;
+    return loadgen('stream', '-p', $p, '-u', $path, '-b', $STREAM_BODY,
+                   '-t', 30, map { ('-H', "$_: $h{$_}") } sort keys %h);
+}
+
+sub rps {
+    my ($path, $conns, %h) = @_;
+    return loadgen('rps', '-p', $port, '-u', $path, '-b', $COMPLETE_BODY,
+                   '-c', $conns, '-d', $o{duration},
+                   map { ('-H', "$_: $h{$_}") } sort keys %h);
+}
+
+# --- sanity: the module location really verifies -------------------------
+
+{
+    my %small = ('X-Test-Body-Size' => 1024);
+    for my $c (['/v1/chat/completions', \%small],
+               ['/replay/small.json', {}], ['/replay/large.json', {}]) {
+        my $r = post_json("http://127.0.0.1:$port$c->[0]",
+                          '{"model":"bench","messages":[]}', $c->[1]);
+        my $st = $r->{headers}{'x-attestation-status'} // '';
+        die "bench: $c->[0] is not verified: $r->{status} $st\n"
+            . $ngx->error_log unless $r->{status} == 200
+                                     && $st =~ /^verified/;
+    }
+    my $s = stream($port, '/v1/chat/completions',
+                   'X-Test-Stream-Events' => 20, 'X-Test-Chunk-Delay' => 0);
+    die "bench: a stream through the module is not verified: "
+        . encode_json($s) . "\n" . $ngx->error_log
+        unless $s->{complete} && $s->{attest} eq 'verified'
+               && $s->{events} == 20;
+}
+
+# --- (a) streaming --------------------------------------------------------
+
+my $N = $o{events};
+note_("streaming: $o{reps} x 2 streams of $N events, "
+      . "$o{'chunk-delay'} s apart");
+my %st = (plain => [], module => []);
+my %sh = ('X-Test-Stream-Events' => $N,
+          'X-Test-Chunk-Delay' => $o{'chunk-delay'});
+for my $rep (1 .. $o{reps}) {
+    # alternate the order so that drift favours neither
+    my @order = $rep % 2 ? qw(plain module) : qw(module plain);
+    for my $which (@order) {
+        my $path = $which eq 'plain' ? '/plain/v1/chat/completions'
+                                     : '/v1/chat/completions';
+        my $r = stream($port, $path, %sh);
+        die "bench: $which stream: " . encode_json({%$r, times_ms => []})
+            . "\n" unless $r->{complete} && $r->{status} == 200
+                          && $r->{events} == $N && !$r->{error_event};
+        die "bench: module stream not verified\n"
+            if $which eq 'module' && $r->{attest} ne 'verified';
+        push @{ $st{$which} }, $r;
+    }
+}
+
+my @delta;        # per event: arrival through the module - through plain
+my @done_delta;
+for my $i (0 .. $o{reps} - 1) {
+    my ($p, $m) = ($st{plain}[$i], $st{module}[$i]);
+    push @delta, map { $m->{times_ms}[$_] - $p->{times_ms}[$_] } 0 .. $N - 1;
+    push @done_delta, $m->{done_ms} - $p->{done_ms};
+}
+
+sub col {
+    my ($which, $k) = @_;
+    return map { $_->{$k} } @{ $st{$which} };
+}
+
+say_("ngx_http_attest_module benchmark, "
+     . strftime('%Y-%m-%d %H:%M:%S UTC', gmtime));
+say_(sprintf('nginx %s, 1 worker; %d CPUs; %s',
+             (`/usr/sbin/nginx -v 2>&1` =~ m{nginx/(\S+)})[0] // '?',
+             scalar(grep { /^processor/ } split /\n/,
+                    slurp('/proc/cpuinfo')),
+             (slurp('/proc/cpuinfo') =~ /model name\s*:\s*(.*)/)[0]
+             // 'unknown CPU'));
+say_('');
+say_("(a) streaming: $N events, upstream pacing $o{'chunk-delay'} s, "
+     . "$o{reps} runs each, interleaved (ms)");
+say_(sprintf('    %-26s %10s %10s %10s %10s %8s', '', 'plain p50',
+             'plain p90', 'module p50', 'module p90', 'ratio'));
+for my $row (['time to first byte', 'ttfb_ms'],
+             ['time to last chunk', 'total_ms'],
+             ['time to data: [DONE]', 'done_ms']) {
+    my @p = col('plain', $row->[1]);
+    my @m = col('module', $row->[1]);
+    say_(sprintf('    %-26s %10s %10s %10s %10s %8s', $row->[0],
+                 fmt(median(@p)), fmt(pct(0.9, @p)), fmt(median(@m)),
+                 fmt(pct(0.9, @m)), ratio(median(@m), median(@p))));
+}
+say_(sprintf('    per-event delay, module - plain: median %s ms, p90 %s ms, '
+             . 'max %s ms (%d events)', fmt(median(@delta), '%.3f'),
+             fmt(pct(0.9, @delta), '%.3f'), fmt(pct(1, @delta), '%.3f'),
+             scalar @delta));
+say_(sprintf('    data: [DONE], module - plain: median %s ms',
+             fmt(median(@done_delta), '%.3f')));
+say_('');
+
+# --- (b) non-streaming ----------------------------------------------------
+
+note_("non-streaming: $o{'rps-reps'} rounds of $o{duration} s runs");
+my @cases = (
+    ['replay', '1 KB',  '/replay-plain/small.json', '/replay/small.json', {}],
+    ['replay', '64 KB', '/replay-plain/large.json', '/replay/large.json', {}],
+    ['agent',  '1 KB',  '/plain/v1/chat/completions', '/v1/chat/completions',
+     {'X-Test-Body-Size' => 1024}],
+    ['agent',  '64 KB', '/plain/v1/chat/completions', '/v1/chat/completions',
+     {'X-Test-Body-Size' => 65536}],
+);
+my %res;
+for my $rep (1 .. $o{'rps-reps'}) {
+    for my $c (@cases) {
+        my ($up, $size, $plain, $mod, $h) = @$c;
+        my @order = $rep % 2 ? ([plain => $plain], [module => $mod])
+                             : ([module => $mod], [plain => $plain]);
+        for my $conns ($o{conns}, 1) {
+            for my $w (@order) {
+                my $r = rps($w->[1], $conns, %$h);
+                die "bench: $up $size $w->[0]: errors: "
+                    . encode_json($r) . "\n" if $r->{errors}
+                                                || !$r->{requests};
+                push @{ $res{"$up $size"}{$w->[0]}{$conns} }, $r;
+            }
+        }
+    }
+}
+
+say_("(b) non-streaming: requests/s with $o{conns} connections, latency "
+     . "with 1 (ms); medians of $o{'rps-reps'} runs of $o{duration} s");
+say_(sprintf('    %-15s %9s %9s %6s %9s %9s %9s %9s %6s', 'upstream body',
+             'rps plain', 'rps mod', 'ratio', 'p50 plain', 'p50 mod',
+             'p90 plain', 'p90 mod', 'ratio'));
+for my $c (@cases) {
+    my $k = "$c->[0] $c->[1]";
+    my $g = sub {
+        my ($w, $conns, $f) = @_;
+        return median(map { $_->{$f} } @{ $res{$k}{$w}{$conns} });
+    };
+    my ($rp_, $rm) = ($g->('plain', $o{conns}, 'rps'),
+                      $g->('module', $o{conns}, 'rps'));
+    my ($lp, $lm) = ($g->('plain', 1, 'p50_ms'), $g->('module', 1, 'p50_ms'));
+    say_(sprintf('    %-15s %9s %9s %6s %9s %9s %9s %9s %6s', $k,
+                 fmt($rp_, '%.0f'), fmt($rm, '%.0f'), ratio($rm, $rp_),
+                 fmt($lp, '%.3f'), fmt($lm, '%.3f'),
+                 fmt($g->('plain', 1, 'p90_ms'), '%.3f'),
+                 fmt($g->('module', 1, 'p90_ms'), '%.3f'),
+                 ratio($lm, $lp)));
+}
+say_('    (rps ratio module/plain: 1.0 = no cost, lower is slower; latency '
+     . 'ratio: higher is slower)');
+say_('');
+
+# --- (c) memory -----------------------------------------------------------
+
+$ngx->stop;
+
+sub status_kb {
+    my ($pid, $field) = @_;
+    my ($kb) = slurp("/proc/$pid/status") =~ /^$field:\s+(\d+)\s+kB/m;
+    return $kb;
+}
+
+# One fresh nginx per measurement: VmHWM is the peak of the worker's
+# whole life.
+sub memory {
+    my ($path, $events, $size) = @_;
+    my $n = start_nginx();
+    my ($w) = $n->worker_pids;
+    my $r;
+    if (defined $path) {
+        $r = stream($n->port, $path, 'X-Test-Stream-Events' => $events,
+                    'X-Test-Event-Size' => $size,
+                    'X-Test-Chunk-Delay' => 0);
+        die "bench: memory run $path: " . encode_json({%$r, times_ms => []})
+            . "\n" . $n->error_log unless $r->{complete}
+                                         && $r->{events} == $events;
+    }
+    my $hwm = status_kb($w, 'VmHWM');
+    my $rss = status_kb($w, 'VmRSS');
+    $n->stop;
+    return {hwm => $hwm, rss => $rss, bytes => $r ? $r->{bytes} : 0,
+            ms => $r ? $r->{total_ms} : 0,
+            attest => $r ? $r->{attest} : ''};
+}
+
+note_('memory: fresh nginx per run');
+my ($bn, $bs) = ($o{'mem-big-events'}, $o{'mem-event-size'});
+my ($sn, $ss) = ($o{'mem-small-events'}, $o{'mem-small-event-size'});
+my @mem = (
+    ['idle worker, no request', undef],
+    ['plain, small stream', '/plain/v1/chat/completions', $sn, $ss],
+    ['plain, big stream', '/plain/v1/chat/completions', $bn, $bs],
+    ['module, small stream', '/v1/chat/completions', $sn, $ss],
+    ['module, big stream', '/v1/chat/completions', $bn, $bs],
+);
+my %mem;
+for my $m (@mem) {
+    $mem{$m->[0]} = memory(@$m[1 .. 3]);
+}
+
+say_('(c) memory: nginx worker peak RSS (VmHWM), a fresh nginx per run, '
+     . 'client reading at full speed');
+say_(sprintf('    %-26s %12s %10s %10s %10s %9s', '', 'stream bytes',
+             'VmHWM kB', 'VmRSS kB', 'time ms', 'verdict'));
+for my $m (@mem) {
+    my $r = $mem{$m->[0]};
+    say_(sprintf('    %-26s %12d %10d %10d %10.0f %9s', $m->[0], $r->{bytes},
+                 $r->{hwm}, $r->{rss}, $r->{ms}, $r->{attest} || '-'));
+}
+my $growth = $mem{'module, big stream'}{hwm}
+           - $mem{'module, small stream'}{hwm};
+say_(sprintf('    module, big - small stream: %+d kB peak RSS for %.1f MB '
+             . 'more stream', $growth,
+             ($mem{'module, big stream'}{bytes}
+              - $mem{'module, small stream'}{bytes}) / 1048576));
+say_('');
+say_(sprintf('total time %.0f s; command: make bench (bench/run.sh%s)',
+             time - $T0, $o{quick} ? ' --quick' : ''));
+
+if ($o{out}) {
+    open my $fh, '>', $o{out} or die "bench: $o{out}: $!\n";
+    print $fh join("\n", @OUT), "\n";
+    close $fh;
+    note_("results written to $o{out}");
+}

@@ -1,0 +1,444 @@
+#!/usr/bin/perl
+# Verified SSE streaming through the gateway: the verdict comment before
+# [DONE], every stream failure reason in enforce and report mode, with the
+# signature event stripped and passed, with proxy_buffering off and on;
+# the enforce-mode error event and no [DONE]; the first event reaching the
+# client while the upstream holds the rest; events split across TCP
+# writes at every byte; CRLF line ends; UTF-8 delivered byte-exact; the
+# verdict trailer; data after [DONE] dropped; an upstream cut mid-stream;
+# the access log's final verdict.
+
+use strict;
+use warnings;
+use Test::More;
+
+use lib 't/lib';
+use AttestTest qw(:all);
+use AttestConf;
+use Digest::SHA qw(sha256_hex);
+use Encode qw(decode_utf8);
+
+plan skip_all => 'module not built (make)' unless module_built();
+
+my $agent = AttestTest::Agent->start();
+my $signer = $agent->info->{signing_address};
+
+# the agent's CONTENT (t/upstream/agent.py): 2-, 3- and 4-byte UTF-8,
+# quotes, backslashes, a newline; two events carry exactly this text
+my $CONTENT = "Gr\x{fc}\x{df}e \x{1f44b} \x{2014} \x{65e5}\x{672c}: "
+            . "\"quoted\", tab\there, back\\slash, path C:\\temp\\\n"
+            . "new line, done.";
+
+# one nginx per mode x attest_sse_signature x proxy_buffering; the default
+# (no directive) must strip, so strip is spelt out only with buffering on
+my @CONFIGS;
+my %ngx;
+for my $buf (qw(off on)) {
+    for my $mode (qw(enforce report)) {
+        for my $sig (qw(strip pass)) {
+            my $name = "$mode/$sig/buffering=$buf";
+            my $extra = $sig eq 'pass' ? 'attest_sse_signature pass;'
+                      : $buf eq 'on' ? 'attest_sse_signature strip;' : '';
+            $ngx{$name} = AttestTest::Nginx->start(
+                http => AttestConf::gateway($agent, mode => $mode,
+                                            buffering => $buf,
+                                            loc_extra => $extra));
+            push @CONFIGS, {name => $name, mode => $mode, sig => $sig,
+                            buf => $buf, ngx => $ngx{$name}};
+        }
+    }
+}
+
+my $BODY = encode_json({model => 'm', stream => JSON::PP::true(),
+                        messages => [{role => 'user', content => 'hi'}]});
+
+# a raw streaming request; X-Test-Stream-Events defaults to 2 (small)
+sub request {
+    my ($path, %h) = @_;
+    $h{'X-Test-Stream-Events'} //= 2;
+    my $req = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
+            . "Content-Type: application/json\r\n"
+            . "Content-Length: " . length($BODY) . "\r\n"
+            . "Connection: close\r\n";
+    $req .= "$_: $h{$_}\r\n" for sort keys %h;
+    return "$req\r\n$BODY";
+}
+
+# the attest access log line written after line $n
+sub log_line {
+    my ($ngx, $n) = @_;
+    my @l;
+    wait_for(sub { (@l = AttestConf::log_lines($ngx)) > $n }, 5);
+    return $l[$n] // '(no log line)';
+}
+
+# a whole streamed response through the gateway: parse_response's fields
+# plus {events} and {log}
+sub stream {
+    my ($ngx, %h) = @_;
+    my $n = () = AttestConf::log_lines($ngx);
+    my $r = parse_response(raw_http($ngx->port,
+                                    request('/v1/chat/completions', %h), 10));
+    $r->{events} = parse_sse($r->{body});
+    $r->{log} = log_line($ngx, $n);
+    return $r;
+}
+
+# ids and timestamps differ between requests; everything else must not
+sub normalize {
+    my ($body) = @_;
+    $body =~ s/chatcmpl-[0-9a-f]{32}/chatcmpl-ID/g;
+    $body =~ s/"created":\d+/"created":0/g;
+    return $body;
+}
+
+sub strip_sig { my ($b) = @_; $b =~ s/event: signature\r?\n[^\n]*\n\r?\n//g;
+                return $b }
+
+sub strip_comment { my ($b) = @_; $b =~ s/^: attest [^\n]*\n\n//mg;
+                    return $b }
+
+# Python's json.dumps of a string (ensure_ascii), for a character string
+sub py_str {
+    my ($s) = @_;
+    my %esc = ('"' => '\\"', '\\' => '\\\\', "\n" => '\\n', "\r" => '\\r',
+               "\t" => '\\t', "\b" => '\\b', "\f" => '\\f');
+    my $o = '"';
+    for my $c (split //, $s) {
+        my $u = ord $c;
+        if (exists $esc{$c}) { $o .= $esc{$c} }
+        elsif ($u >= 0x20 && $u <= 0x7e) { $o .= $c }
+        elsif ($u > 0xffff) {
+            $u -= 0x10000;
+            $o .= sprintf '\\u%04x\\u%04x', 0xd800 + ($u >> 10),
+                          0xdc00 + ($u & 0x3ff);
+        }
+        else { $o .= sprintf '\\u%04x', $u }
+    }
+    return "$o\"";
+}
+
+# PROTOCOL section 3, over the data lines of the delivered bytes (split on
+# "\n" only, as the agent does), the signature event's own line excluded
+sub stream_hash {
+    my ($bytes) = @_;
+    my @chunks;
+    for my $line (split /\n/, strip_sig($bytes), -1) {
+        next unless $line =~ /^data: / && $line !~ /^data: \[DONE\]/;
+        push @chunks, py_str(decode_utf8(substr $line, 6));
+    }
+    return sha256_hex('{"chunks":[' . join(',', @chunks) . ']}');
+}
+
+sub data_events {
+    my ($r) = @_;
+    return grep { !defined $_->{event} && defined $_->{data}
+                  && $_->{data} ne '[DONE]' } @{ $r->{events} };
+}
+
+# the text of the completion deltas as delivered
+sub delivered_text {
+    my ($r) = @_;
+    return join '', map {
+        my $o = eval { decode_json($_->{data}) } // {};
+        $o->{choices}[0]{delta}{content} // '';
+    } data_events($r);
+}
+
+sub sig_events {
+    my ($r) = @_;
+    return grep { ($_->{event} // '') eq 'signature' } @{ $r->{events} };
+}
+
+sub has_done {
+    my ($r) = @_;
+    return scalar grep { ($_->{data} // '') eq '[DONE]' } @{ $r->{events} };
+}
+
+# the upstream's own bytes for the same request, without the module
+my $plain_raw = raw_http($ngx{'enforce/strip/buffering=off'}->port,
+                         request('/plain/chat/completions'), 10);
+my $plain = parse_response($plain_raw);
+my $UPSTREAM = normalize(strip_sig($plain->{body}));
+like($plain->{body}, qr/^event: signature\n/m,
+     'the upstream stream has a signature event');
+like($UPSTREAM, qr/\n\ndata: \[DONE\]\n\n\z/, 'and ends with [DONE]');
+is(scalar(() = $UPSTREAM =~ /^data: \{/mg), 2, 'and has two data events');
+
+# verified, every configuration, with and without trailers
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+
+    for my $te (0, 1) {
+        my $t = $te ? ' (TE: trailers)' : '';
+        my $r = stream($ngx, $te ? (TE => 'trailers') : ());
+
+        is($r->{status}, 200, "$name: verified stream answers 200$t");
+        is($r->{headers}{'content-type'}, 'text/event-stream',
+           "$name: content type$t");
+        ok(!exists $r->{headers}{'x-attestation-status'},
+           "$name: no verdict header in the head$t");
+        ok($r->{complete}, "$name: response complete$t");
+        is(delivered_text($r), $CONTENT,
+           "$name: the completion text arrives intact$t");
+        is(normalize(strip_comment(strip_sig($r->{body}))), $UPSTREAM,
+           "$name: the upstream's bytes delivered byte-exact$t");
+
+        my @ev = @{ $r->{events} };
+        is($ev[-2]{raw} // '', ": attest status=verified signer=$signer",
+           "$name: verified comment (EIP-55 signer) right before [DONE]$t");
+        is($ev[-1]{data} // '', '[DONE]', "$name: [DONE] comes last$t");
+        like($r->{body},
+             qr/\n\n: attest status=verified [^\n]*\n\ndata: \[DONE\]\n\n\z/,
+             "$name: comment and [DONE] framed as events$t");
+        like($r->{log}, qr/^200 verified - key=\S* signer=\Q$signer\E /,
+             "$name: access log says verified$t");
+
+        if ($c->{sig} eq 'strip') {
+            unlike($r->{body}, qr/event: signature|"signature"/,
+                   "$name: signature event stripped$t");
+        } else {
+            my @sig = sig_events($r);
+            is(scalar @sig, 1, "$name: signature event passed$t");
+            like($sig[0]{raw} // '', qr/^event: signature\ndata: \{"text": "/,
+                 "$name: signature event as the agent wrote it$t");
+            my $f = eval { decode_json($sig[0]{data}) } // {};
+            is(lc($f->{signing_address} // ''), lc $signer,
+               "$name: signature event names the signer$t");
+            my ($h) = ($f->{text} // '') =~ /^[0-9a-f]{64}:([0-9a-f]{64})$/;
+            is($h // '', stream_hash($r->{body}),
+               "$name: the signed hash is the hash of what arrived$t");
+        }
+
+        if ($te) {
+            is($r->{headers}{trailer} // '', 'X-Attestation-Status',
+               "$name: Trailer header announced");
+            is($r->{trailers}{'x-attestation-status'} // '', 'verified',
+               "$name: verdict trailer says verified");
+        } else {
+            ok(!exists $r->{headers}{trailer},
+               "$name: no Trailer header unasked");
+            is(scalar keys %{ $r->{trailers} }, 0,
+               "$name: no trailers unasked");
+        }
+    }
+}
+
+# every failure, every configuration (trailers asked for)
+
+my %fail = (
+    stream_tamper              => 'body_mismatch',
+    stream_no_signature        => 'stream_unsigned',
+    sig_before_data            => 'body_mismatch',
+    stream_other_signer        => 'signer_not_attested',
+    stream_malformed_signature => 'signature_malformed',
+    missing_signature          => 'signature_missing',
+);
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+
+    for my $m (sort keys %fail) {
+        my $reason = $fail{$m};
+        my $r = stream($ngx, 'X-Test-Mode' => $m, TE => 'trailers');
+        my @ev = @{ $r->{events} };
+
+        is($r->{status}, 200, "$name: $m still 200 (head went first)");
+        ok(!exists $r->{headers}{'x-attestation-status'},
+           "$name: $m no verdict header in the head");
+        ok($r->{complete}, "$name: $m response ends properly");
+        is(scalar(data_events($r)), 2,
+           "$name: $m both data events delivered before the verdict");
+        like($r->{log}, qr/^200 failed \Q$reason\E key=/,
+             "$name: $m access log says failed $reason");
+        is($r->{trailers}{'x-attestation-status'} // '',
+           "failed; reason=$reason", "$name: $m verdict trailer");
+        unlike($r->{body}, qr/status=verified/,
+               "$name: $m no verified comment");
+
+        if ($c->{mode} eq 'enforce') {
+            is($ev[-1]{event} // '', 'error',
+               "$name: $m ends in an error event");
+            my $e = eval { decode_json($ev[-1]{data} // '') } // {};
+            is($e->{error}{code} // '', $reason, "$name: $m error code");
+            is($e->{error}{type} // '', 'attestation_error',
+               "$name: $m error type");
+            ok(exists $e->{error}{param} && !defined $e->{error}{param},
+               "$name: $m error param is null");
+            like($e->{error}{message} // '', qr/^[A-Z].*\.$/,
+                 "$name: $m error message is a sentence");
+            ok(!has_done($r), "$name: $m no [DONE] after an enforced failure");
+            like($r->{body}, qr/\n\nevent: error\ndata: \{[^\n]*\}\n\n\z/,
+                 "$name: $m error event is last and framed");
+        } else {
+            is($ev[-2]{raw} // '', ": attest status=failed reason=$reason",
+               "$name: $m failure comment before [DONE]");
+            is($ev[-1]{data} // '', '[DONE]', "$name: $m [DONE] still sent");
+            unlike($r->{body}, qr/^event: error/m, "$name: $m no error event");
+        }
+
+        my @sig = sig_events($r);
+        if ($c->{sig} eq 'strip' || $m eq 'stream_no_signature') {
+            is(scalar @sig, 0, "$name: $m client sees no signature event");
+            unlike($r->{body}, qr/event: signature/,
+                   "$name: $m no signature event in the bytes");
+        } else {
+            is(scalar @sig, 1, "$name: $m signature event passed");
+            # the event as the agent wrote it: its hash matches the data
+            # it followed, unless the data was tampered with afterwards
+            my ($before) = $r->{body} =~ /\A(.*?)event: signature\n/s;
+            my $f = eval { decode_json($sig[0]{data} // '') } // {};
+            my ($h) = ($f->{text} // '') =~ /:([0-9a-f]{64})$/;
+            if ($m eq 'stream_tamper') {
+                isnt($h // '', stream_hash($r->{body}),
+                     "$name: $m the tampered data does not hash right");
+            } else {
+                is($h // '', stream_hash($before // ''),
+                   "$name: $m signature event unchanged");
+            }
+        }
+    }
+}
+
+# data after [DONE]: dropped; trailers unasked
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $r = stream($ngx, 'X-Test-Mode' => 'data_after_done');
+
+    like($r->{log}, qr/^200 verified /, "$name: data_after_done verified");
+    unlike($r->{body}, qr/late/, "$name: data after [DONE] not delivered");
+    like($r->{body}, qr/\n\ndata: \[DONE\]\n\n\z/,
+         "$name: the stream ends with the [DONE] event");
+    ok($r->{complete}, "$name: data_after_done response complete");
+    is(delivered_text($r), $CONTENT, "$name: data_after_done text intact");
+}
+
+# CRLF line ends
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $r = stream($ngx, 'X-Test-Mode' => 'crlf');
+
+    like($r->{log}, qr/^200 verified /, "$name: crlf verified");
+    is(delivered_text($r), $CONTENT, "$name: crlf text intact");
+    is(scalar(() = $r->{body} =~ /^data: \{"id"[^\n]*\}\r\n\r\n/mg), 2,
+       "$name: crlf data events delivered with their CRLFs");
+    like($r->{body}, qr/\r\n\r\n: attest status=verified signer=\Q$signer\E
+                        \n\ndata:[ ]\[DONE\]\r\n\r\n\z/x,
+         "$name: crlf verdict comment and [DONE]");
+}
+
+# an upstream cut mid-stream cuts the client too
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $n = () = AttestConf::log_lines($ngx);
+    my $st = sse_read($ngx->port, request('/v1/chat/completions',
+                                          'X-Test-Mode' => 'stream_cut'),
+                      undef, timeout => 10);
+
+    ok($st->{eof} && !$st->{timed_out}, "$name: stream_cut closes the client");
+    ok(!$st->{complete}, "$name: stream_cut no terminating chunk");
+    is(scalar(grep { defined $_->{data} && $_->{data} =~ /^\{/ }
+              @{ $st->{events} }), 1, "$name: stream_cut first event arrived");
+    unlike($st->{body}, qr/\[DONE\]|: attest /,
+           "$name: stream_cut no [DONE] and no verdict comment");
+    like(log_line($ngx, $n), qr/^200 failed stream_truncated /,
+         "$name: stream_cut access log says stream_truncated");
+}
+
+# the first event goes out while the upstream holds the rest: the agent
+# waits at its gate (30 s) after the first event until released, and the
+# client gives up after 10 s of silence, so only an unbuffered first
+# event can open the gate
+
+my $gate = 0;
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $id = 'g' . ++$gate;
+    my $released = 0;
+    my @seen;   # released yet, at each event's arrival
+    my $n = () = AttestConf::log_lines($ngx);
+    my $st = sse_read($ngx->port, request('/v1/chat/completions',
+                                          'X-Test-Gate' => $id,
+                                          'X-Test-Gate-Timeout' => 30),
+                      undef, timeout => 10, on_event => sub {
+        push @seen, $released;
+        unless ($released) { $agent->release($id); $released = 1 }
+    });
+
+    ok(@seen && !$seen[0], "$name: gate: first event arrived before release");
+    like($st->{events}[0]{data} // '', qr/^\{"id":"chatcmpl-/,
+         "$name: gate: and it is the first data event");
+    ok(!$st->{timed_out} && $st->{complete},
+       "$name: gate: the rest followed the release");
+    is(scalar(grep { $_ } @seen[1 .. $#seen]), $#seen,
+       "$name: gate: every later event after the release");
+    is($st->{events}[-2]{raw} // '',
+       ": attest status=verified signer=$signer",
+       "$name: gate: verified");
+    like(log_line($ngx, $n), qr/^200 verified /, "$name: gate: access log");
+}
+
+# events split across TCP writes: at every byte boundary of a small
+# stream, then one byte per write in every configuration
+
+{
+    my $c = $CONFIGS[0];
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $ref = stream($ngx);
+    my $want = normalize($ref->{body});
+    my $len = length $plain->{body};
+    my (@bad_verdict, @bad_body, $tried);
+
+    like($ref->{log}, qr/^200 verified /, "$name: split reference verified");
+
+    for my $k (1 .. $len - 1) {
+        my $r = stream($ngx, 'X-Test-Split-At' => $k,
+                       'X-Test-Write-Delay' => 0.002);
+        $tried++;
+        push @bad_verdict, $k unless $r->{log} =~ /^200 verified /
+            && $r->{body} =~ /: attest status=verified /;
+        push @bad_body, $k unless normalize($r->{body}) eq $want;
+    }
+
+    is($tried, $len - 1, "$name: split at each of ${\ ($len - 1)} bytes");
+    is("@bad_verdict", '', "$name: split anywhere: verified every time");
+    is("@bad_body", '', "$name: split anywhere: same bytes delivered");
+}
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $r = stream($ngx, 'X-Test-Split-At' => 'all');
+
+    like($r->{log}, qr/^200 verified /, "$name: one byte per write verified");
+    is(delivered_text($r), $CONTENT, "$name: one byte per write text intact");
+    is(normalize(strip_comment(strip_sig($r->{body}))), $UPSTREAM,
+       "$name: one byte per write byte-exact");
+    is(scalar(sig_events($r)), $c->{sig} eq 'pass' ? 1 : 0,
+       "$name: one byte per write signature event "
+       . ($c->{sig} eq 'pass' ? 'passed' : 'stripped'));
+}
+
+{
+    my $c = $CONFIGS[0];
+    my $r = stream($c->{ngx}, 'X-Test-Mode' => 'crlf',
+                   'X-Test-Split-At' => 'all');
+    like($r->{log}, qr/^200 verified /,
+         "$c->{name}: crlf one byte per write verified");
+    is(delivered_text($r), $CONTENT,
+       "$c->{name}: crlf one byte per write text intact");
+}
+
+# the error logs
+
+for my $c (@CONFIGS) {
+    my $log = $c->{ngx}->error_log;
+    unlike($log, qr/\[(alert|crit|emerg)\]/, "$c->{name}: no alerts");
+    like($log, qr/stream for key "[^"]*" failed: body_mismatch: /,
+         "$c->{name}: error log names the failed stream check");
+}
+
+done_testing();

@@ -1,0 +1,332 @@
+#!/usr/bin/perl
+# GPU evidence at the gateway: good evidence from two GPUs, absent
+# evidence, every way the agent double can spoil it, attest_gpu off, the
+# driver and VBIOS allowlists, one verification per fetched report, and
+# the configuration checks of nginx -t.  Each case runs with attest_gpu
+# required and optional, in enforce and in report mode.
+
+use strict;
+use warnings;
+use Test::More;
+
+use File::Temp qw(tempdir);
+
+use lib 't/lib';
+use AttestTest qw(:all);
+use AttestConf;
+
+plan skip_all => 'module not built (make)' unless module_built();
+
+my $agent = AttestTest::Agent->start(gpus => 2);
+
+my $GPU_OK = 'verified gpus=2 driver=550.90.07 vbios=96.00.9f.00.01';
+
+my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
+my $seq = 0;
+
+# a fresh attest_key per case, so that no cached verdict answers for it
+sub fresh_key { return sprintf 'gpu-%03d-%s', ++$seq, $_[0] }
+
+sub gateway {
+    my ($mode, $extra) = @_;
+    return AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+        mode => $mode, loc_extra => $extra));
+}
+
+sub evidence {
+    my ($gpu) = @_;
+    return AttestConf::evidence($agent, gpu => $gpu, cpu => 'off');
+}
+
+sub ask {
+    my ($ngx, $key, $test_mode) = @_;
+    my %h = ('X-Model-Id' => $key);
+    $h{'X-Test-Mode'} = $test_mode if $test_mode;
+    return post_json($ngx->url('/v1/chat/completions'), $chat, \%h);
+}
+
+sub verdict { $_[0]{headers}{'x-attestation-status'} // '(none)' }
+
+# the attest access log line of a key (written after the response)
+sub log_line {
+    my ($ngx, $key) = @_;
+    return wait_for(sub {
+        (grep { / key=\Q$key\E / } AttestConf::log_lines($ngx))[-1] }, 5)
+        // '(no log line)';
+}
+
+sub completions { $agent->stats->{completion} }
+sub fetches     { $agent->stats->{attestation} }
+
+# One request; checks the verdict in the response, the log line and
+# whether the completion reached the upstream.  $want is 'verified' or a
+# failure reason; $gpu_text the expected $attest_gpu when verified.
+sub check {
+    my ($ngx, $mode, $label, $test_mode, $want, $gpu_text) = @_;
+    my $key = fresh_key($test_mode || 'ok');
+    my $before = completions();
+    my $r = ask($ngx, $key, $test_mode);
+    my $line = log_line($ngx, $key);
+    my $reached = completions() - $before;
+
+    if ($want eq 'verified') {
+        is($r->{status}, 200, "$label: 200");
+        is(verdict($r), 'verified', "$label: verified");
+        like($r->{content}, qr/"chat\.completion"/,
+             "$label: the completion arrives");
+        is($reached, 1, "$label: the completion reached the upstream");
+        like($line, qr/^200 verified - key=\Q$key\E .* gpu="\Q$gpu_text\E" cpu="off" /,
+             "$label: \$attest_gpu is \"$gpu_text\"");
+        return $key;
+    }
+
+    if ($mode eq 'enforce') {
+        is($r->{status}, 502, "$label: 502");
+        is(verdict($r), "failed; reason=$want", "$label: $want");
+        my $e = eval { decode_json($r->{content}) } // {};
+        is($e->{error}{code}, $want, "$label: error code $want");
+        is($reached, 0, "$label: the completion never reached the upstream");
+        like($line, qr/^502 failed $want key=\Q$key\E .* gpu="-"/,
+             "$label: access log");
+    } else {
+        is($r->{status}, 200, "$label: proxied");
+        is(verdict($r), "failed; reason=$want", "$label: $want");
+        like($r->{content}, qr/"chat\.completion"/,
+             "$label: the completion arrives");
+        is($reached, 1, "$label: the completion reached the upstream");
+        like($line, qr/^200 failed $want key=\Q$key\E .* gpu="-"/,
+             "$label: access log");
+    }
+
+    return $key;
+}
+
+# the error log line that rejected a key's attestation
+sub rejection {
+    my ($ngx, $key) = @_;
+    my ($l) = grep { /attestation for key "\Q$key\E" rejected/ }
+        split /\n/, $ngx->error_log;
+    return $l // '(no rejection logged)';
+}
+
+# the failed check each spoiled-evidence mode must be named by
+my %invalid = (
+    gpu_wrong_nonce   => qr/nonce mismatch: SPDM request/,
+    gpu_bad_signature => qr/SPDM signature does not verify/,
+    gpu_other_root    => qr/certificate chain: /,
+    gpu_bad_fwid      => qr/FWID != leaf DICE extension/,
+);
+
+# every case, attest_gpu required and optional, both modes
+
+for my $gpu (qw(required optional)) {
+    for my $mode (qw(enforce report)) {
+        my $ngx = gateway($mode, evidence($gpu));
+        my $t = "$gpu/$mode";
+
+        check($ngx, $mode, "$t: good evidence", '', 'verified', $GPU_OK);
+
+        if ($gpu eq 'required') {
+            my $key = check($ngx, $mode, "$t: gpu_absent", 'gpu_absent',
+                            'gpu_evidence_missing');
+            like(rejection($ngx, $key),
+                 qr/rejected: gpu_evidence_missing: .*no GPU evidence/,
+                 "$t: gpu_absent: error log says why");
+        } else {
+            check($ngx, $mode, "$t: gpu_absent", 'gpu_absent', 'verified',
+                  'absent');
+        }
+
+        for my $m (sort keys %invalid) {
+            my $key = check($ngx, $mode, "$t: $m", $m,
+                            'gpu_evidence_invalid');
+            my $l = rejection($ngx, $key);
+            like($l, qr/rejected: gpu_evidence_invalid: gpu entry 0: /,
+                 "$t: $m: error log names the entry");
+            like($l, $invalid{$m}, "$t: $m: error log names the check")
+                or diag($l);
+        }
+
+        unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/,
+               "$t: no alerts");
+    }
+}
+
+# attest_gpu off: the evidence is not looked at
+
+for my $mode (qw(enforce report)) {
+    my $ngx = gateway($mode, evidence('off'));
+    check($ngx, $mode, "off/$mode: good evidence", '', 'verified', 'off');
+    for my $m (qw(gpu_bad_signature gpu_absent gpu_other_root)) {
+        check($ngx, $mode, "off/$mode: $m", $m, 'verified', 'off');
+    }
+}
+
+# driver and VBIOS allowlists
+
+{
+    my %allow = (
+        driver_listed   => ['attest_gpu_driver 535.104.05 550.90.07;',
+                            'verified'],
+        driver_other    => ['attest_gpu_driver 535.104.05;',
+                            'gpu_version_not_allowed', qr/driver 550\.90\.07/],
+        vbios_listed    => ['attest_gpu_vbios 96.00.9f.00.01;', 'verified'],
+        vbios_other     => ['attest_gpu_vbios 96.00.74.00.1c;',
+                            'gpu_version_not_allowed',
+                            qr/vbios 96\.00\.9f\.00\.01/],
+        both_listed     => ['attest_gpu_driver 550.90.07; '
+                            . 'attest_gpu_vbios 96.00.74.00.1c '
+                            . '96.00.9f.00.01;', 'verified'],
+        driver_ok_vbios_other => ['attest_gpu_driver 550.90.07; '
+                                  . 'attest_gpu_vbios 96.00.74.00.1c;',
+                                  'gpu_version_not_allowed', qr/vbios/],
+    );
+
+    for my $name (sort keys %allow) {
+        my ($conf, $want, $why) = @{ $allow{$name} };
+        for my $mode (qw(enforce report)) {
+            my $ngx = gateway($mode, evidence('required') . $conf);
+            my $key = check($ngx, $mode, "allowlist $name/$mode", '', $want,
+                            $GPU_OK);
+            if ($why) {
+                my $l = rejection($ngx, $key);
+                like($l, qr/gpu_version_not_allowed: gpu entry 0: /,
+                     "allowlist $name/$mode: error log names the entry");
+                like($l, $why,
+                     "allowlist $name/$mode: error log names the version");
+            }
+        }
+    }
+
+    # absent evidence has no versions to refuse
+    my $ngx = gateway('enforce', evidence('optional')
+                      . 'attest_gpu_driver 535.104.05;');
+    check($ngx, 'enforce', 'allowlist with optional, gpu_absent',
+          'gpu_absent', 'verified', 'absent');
+}
+
+# one verification per fetched report
+
+{
+    my $ngx = gateway('enforce', evidence('required'));
+
+    my $key = fresh_key('cached');
+    my $f0 = fetches();
+    my $c0 = completions();
+    my $n = 0;
+    for (1 .. 5) {
+        $n++ if verdict(ask($ngx, $key)) eq 'verified';
+    }
+    is($n, 5, 'cache: 5 requests verified');
+    is(fetches() - $f0, 1, 'cache: one attestation fetch for 5 requests');
+    is(completions() - $c0, 5, 'cache: 5 completions');
+    my @lines = grep { / key=\Q$key\E / } AttestConf::log_lines($ngx);
+    is(scalar(grep { /gpu="\Q$GPU_OK\E"/ } @lines), 5,
+       'cache: the cached result still carries $attest_gpu');
+
+    my $verified = () = $ngx->error_log
+        =~ /attestation for key "\Q$key\E" verified/g;
+    is($verified, 1, 'cache: the evidence was verified once');
+
+    # optional and absent is a success, and cached like one
+    my $opt = gateway('enforce', evidence('optional'));
+    $key = fresh_key('cached-absent');
+    $f0 = fetches();
+    $n = 0;
+    for (1 .. 4) {
+        $n++ if verdict(ask($opt, $key, 'gpu_absent')) eq 'verified';
+    }
+    is($n, 4, 'cache: optional, absent: 4 requests verified');
+    is(fetches() - $f0, 1, 'cache: optional, absent: one fetch');
+
+    # a refused report is not cached: each request fetches again
+    $key = fresh_key('cached-bad');
+    $f0 = fetches();
+    for (1 .. 3) {
+        ask($ngx, $key, 'gpu_bad_signature');
+    }
+    is(fetches() - $f0, 3, 'cache: refused evidence is fetched again');
+}
+
+# nginx -t
+
+my $dir = tempdir('attest-gpu-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+# the conf line an [emerg] points at
+sub emerg_line {
+    my ($out) = @_;
+    my ($file, $n) = $out =~ /\[emerg\].* in (\S+):(\d+)/ or return '';
+    open my $fh, '<', $file or return '';
+    my @l = <$fh>;
+    return $l[$n - 1] // '';
+}
+
+sub conf_test {
+    my ($extra) = @_;
+    return nginx_test(AttestConf::gateway($agent, loc_extra => $extra));
+}
+
+for my $gpu (qw(required optional)) {
+    my ($rc, $out) = conf_test("attest_gpu $gpu;");
+    isnt($rc, 0, "nginx -t: attest_gpu $gpu without a root fails");
+    like($out, qr/\[emerg\] \d+#\d+: "attest_gpu" is not off but no "attest_gpu_root" is set/,
+         "nginx -t: attest_gpu $gpu without a root names the directives");
+}
+
+{
+    my ($rc, $out) = conf_test('attest_gpu off;');
+    is($rc, 0, 'nginx -t: attest_gpu off needs no root') or diag($out);
+
+    ($rc, $out) = conf_test(evidence('required'));
+    is($rc, 0, "nginx -t: the agent's test root loads") or diag($out);
+}
+
+{
+    my %bad = (
+        'empty.pem' => '',
+        'text.pem'  => "this is not a certificate\n",
+        'junk.pem'  => "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
+                       . "-----END CERTIFICATE-----\n",
+    );
+    my ($krc, $key) = AttestTest::run_cmd(['openssl', 'ecparam', '-name',
+        'secp384r1', '-genkey', '-noout']);
+    $bad{'key.pem'} = $key if $krc == 0 && $key =~ /PRIVATE KEY/;
+
+    for my $f (sort keys %bad) {
+        open my $fh, '>', "$dir/$f" or die "$dir/$f: $!";
+        print $fh $bad{$f};
+        close $fh;
+
+        my ($rc, $out) = conf_test("attest_gpu required;\n"
+                                   . "            attest_gpu_root $dir/$f;");
+        isnt($rc, 0, "nginx -t: a root file $f fails");
+        like($out, qr/\[emerg\] \d+#\d+: "\Q$dir\E\/\Q$f\E" holds no usable root certificate/,
+             "nginx -t: a root file $f is named");
+        like(emerg_line($out), qr/^\s*attest_gpu_root\b/,
+             "nginx -t: a root file $f: the error points at "
+             . "attest_gpu_root") or diag($out);
+    }
+
+    my ($rc, $out) = conf_test("attest_gpu required; "
+                               . "attest_gpu_root $dir/missing.pem;");
+    isnt($rc, 0, 'nginx -t: a missing root file fails');
+    like($out, qr/\Q$dir\E\/missing\.pem/, 'nginx -t: the missing file is named');
+}
+
+# the NVIDIA root shipped with the configuration examples
+
+SKIP: {
+    my $pem = repo() . '/conf-examples/nvidia_device_identity_root.pem';
+    skip 'conf-examples/nvidia_device_identity_root.pem is not there', 3
+        unless -f $pem;
+
+    is(slurp($pem),
+       slurp(testdata() . '/nvidia/nvidia_device_identity_root.pem'),
+       'the shipped NVIDIA root is the pinned Device Identity CA');
+    my ($rc, $out) = conf_test("attest_gpu required; "
+                               . "attest_gpu_root $pem;");
+    is($rc, 0, 'nginx -t: the shipped NVIDIA root loads') or diag($out);
+    like($out, qr/test is successful/, 'nginx -t: successful');
+}
+
+done_testing();
