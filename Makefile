@@ -31,7 +31,7 @@ MODULE     := $(BUILD)/ngx_http_attest_module.so
 TOOL       := $(BUILD)/attest-verify
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps module tool unit vectors test unit-test demo bench clean \
+.PHONY: all deps module tool unit vectors test demo bench install clean \
         node-deps
 
 all: deps module tool unit
@@ -107,6 +107,14 @@ demo: all
 
 bench: all
 	./bench/run.sh
+
+PREFIX     ?= /usr/local
+MODULES    ?= /usr/lib/nginx/modules
+
+install: $(MODULE) $(TOOL)
+	install -d $(DESTDIR)$(MODULES) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(MODULE) $(DESTDIR)$(MODULES)/
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf $(BUILD)

@@ -32,11 +32,11 @@ my %o = (reps => 7, events => 200, 'chunk-delay' => 0.005,
          'rps-reps' => 2, duration => 2, conns => 8,
          'mem-big-events' => 800, 'mem-event-size' => 65536,
          'mem-small-events' => 50, 'mem-small-event-size' => 1024,
-         out => undef, loadgen => undef, quick => 0);
+         out => undef, loadgen => undef, quick => 0, sections => 'abc');
 GetOptions(\%o, 'reps=i', 'events=i', 'chunk-delay=f', 'rps-reps=i',
            'duration=f', 'conns=i', 'mem-big-events=i', 'mem-event-size=i',
            'mem-small-events=i', 'mem-small-event-size=i', 'out=s',
-           'loadgen=s', 'quick')
+           'loadgen=s', 'quick', 'sections=s')
     or die "usage: see the head of $0\n";
 if ($o{quick}) {
     @o{qw(reps rps-reps duration mem-big-events)} = (3, 1, 1, 160);
@@ -173,7 +173,7 @@ server {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Accept-Encoding "";
-        proxy_buffering off;
+        proxy_buffering on;
     }
 
     location /replay-plain/ {
@@ -181,7 +181,7 @@ server {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Accept-Encoding "";
-        proxy_buffering off;
+        proxy_buffering on;
     }
 
     # HTTP/1.1 here too: the agent closes an HTTP/1.0 connection without
@@ -268,6 +268,8 @@ sub rps {
 
 # --- (a) streaming --------------------------------------------------------
 
+goto SECTION_B unless $o{sections} =~ /a/;
+
 my $N = $o{events};
 note_("streaming: $o{reps} x 2 streams of $N events, "
       . "$o{'chunk-delay'} s apart");
@@ -335,6 +337,9 @@ say_('');
 
 # --- (b) non-streaming ----------------------------------------------------
 
+SECTION_B:
+goto SECTION_C unless $o{sections} =~ /b/;
+
 note_("non-streaming: $o{'rps-reps'} rounds of $o{duration} s runs");
 my @cases = (
     ['replay', '1 KB',  '/replay-plain/small.json', '/replay/small.json', {}],
@@ -389,7 +394,9 @@ say_('');
 
 # --- (c) memory -----------------------------------------------------------
 
+SECTION_C:
 $ngx->stop;
+goto DONE unless $o{sections} =~ /c/;
 
 sub status_kb {
     my ($pid, $field) = @_;
@@ -451,6 +458,8 @@ say_(sprintf('    module, big - small stream: %+d kB peak RSS for %.1f MB '
              ($mem{'module, big stream'}{bytes}
               - $mem{'module, small stream'}{bytes}) / 1048576));
 say_('');
+
+DONE:
 say_(sprintf('total time %.0f s; command: make bench (bench/run.sh%s)',
              time - $T0, $o{quick} ? ' --quick' : ''));
 

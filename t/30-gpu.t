@@ -75,7 +75,8 @@ sub check {
         like($r->{content}, qr/"chat\.completion"/,
              "$label: the completion arrives");
         is($reached, 1, "$label: the completion reached the upstream");
-        like($line, qr/^200 verified - key=\Q$key\E .* gpu="\Q$gpu_text\E" cpu="off" /,
+        like($line,
+             qr/^200 verified - key=\Q$key\E .* gpu="\Q$gpu_text\E" cpu="off" /,
              "$label: \$attest_gpu is \"$gpu_text\"");
         return $key;
     }
@@ -269,7 +270,8 @@ sub conf_test {
 for my $gpu (qw(required optional)) {
     my ($rc, $out) = conf_test("attest_gpu $gpu;");
     isnt($rc, 0, "nginx -t: attest_gpu $gpu without a root fails");
-    like($out, qr/\[emerg\] \d+#\d+: "attest_gpu" is not off but no "attest_gpu_root" is set/,
+    like($out, qr/\[emerg\] \d+#\d+: "attest_gpu" is not off
+                   \ but\ no\ "attest_gpu_root"\ is\ set/x,
          "nginx -t: attest_gpu $gpu without a root names the directives");
 }
 
@@ -300,7 +302,8 @@ for my $gpu (qw(required optional)) {
         my ($rc, $out) = conf_test("attest_gpu required;\n"
                                    . "            attest_gpu_root $dir/$f;");
         isnt($rc, 0, "nginx -t: a root file $f fails");
-        like($out, qr/\[emerg\] \d+#\d+: "\Q$dir\E\/\Q$f\E" holds no usable root certificate/,
+        like($out, qr/\[emerg\]\ \d+#\d+:\ "\Q$dir\E\/\Q$f\E"
+                       \ holds\ no\ usable\ root\ certificate/x,
              "nginx -t: a root file $f is named");
         like(emerg_line($out), qr/^\s*attest_gpu_root\b/,
              "nginx -t: a root file $f: the error points at "
@@ -310,7 +313,8 @@ for my $gpu (qw(required optional)) {
     my ($rc, $out) = conf_test("attest_gpu required; "
                                . "attest_gpu_root $dir/missing.pem;");
     isnt($rc, 0, 'nginx -t: a missing root file fails');
-    like($out, qr/\Q$dir\E\/missing\.pem/, 'nginx -t: the missing file is named');
+    like($out, qr/\Q$dir\E\/missing\.pem/,
+         'nginx -t: the missing file is named');
 }
 
 # the NVIDIA root shipped with the configuration examples

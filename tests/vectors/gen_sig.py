@@ -271,6 +271,13 @@ def main():
     case("signer_other", "signer_not_attested",
          "signed by %s, attested signer is %s" % (addr2, addr), text,
          signed(text, key2), addr2, "ecdsa", digest)
+    # the attested address one bit away, in its first or last byte
+    for pos in (0, 19):
+        near = bytearray(bytes.fromhex(attested))
+        near[pos] ^= 0x01
+        case("signer_byte_%d" % pos, "signer_not_attested",
+             "attested signer is 0x", text, sig, addr, "ecdsa", digest,
+             signer=near.hex())
     case("signer_before_digest", "signer_not_attested", None, text,
          signed(text, key2), addr2.lower(), "ecdsa", digest2)
 
