@@ -2,20 +2,28 @@
 
 # The benchmarks behind "make bench" (bench/run.sh runs this; see
 # bench/README.md).  One nginx (worker_processes 1) serves the same
-# upstreams through a plain proxy_pass location and through an attested
-# one; every measurement runs both, interleaved, in the same process
-# lifetime, and reports module/plain ratios.
+# upstreams through plain proxy_pass locations and through attested ones;
+# every measurement runs both, interleaved, and reports module/plain.
 #
 #   perl bench/bench.pl --loadgen build/bench/loadgen [--out FILE]
 #       [--reps 7] [--events 200] [--chunk-delay 0.005]
 #       [--rps-reps 2] [--duration 2] [--conns 8]
-#       [--mem-big-events 800] [--mem-event-size 65536] [--quick]
+#       [--mem-big-events 800] [--mem-event-size 65536]
+#       [--mem-small-events 50] [--mem-small-event-size 1024]
+#       [--sections abc] [--quick]
 #
-# Upstreams: the agent double (t/upstream/agent.py, Python: it signs
-# every response, so it is the bottleneck of any throughput figure), and
-# "replay", a second nginx serving responses recorded from the agent with
-# their signature headers: a fast upstream, so the module's own cost
-# shows.  Core Perl and t/lib only.
+# Upstreams:
+#   agent   the agent double (t/upstream/agent.py); Python, it signs every
+#           response, so it is the bottleneck of any throughput figure,
+#           and its streams drift from run to run;
+#   replay  a second nginx serving completions recorded from the agent
+#           with their signature headers: fast, so the module's own cost
+#           shows;
+#   sse     bench/sse_replay.pl, a stream recorded from the agent replayed
+#           on an absolute schedule, so two runs can be compared event by
+#           event.
+# The module verifies all three (a replayed completion is still validly
+# signed by the attested key).  Core Perl and t/lib only.
 
 use strict;
 use warnings;
@@ -26,6 +34,7 @@ use lib "$Bin/../t/lib";
 use AttestTest qw(:all);
 use Getopt::Long qw(GetOptions);
 use POSIX qw(strftime);
+use POSIX ();
 use Time::HiRes qw(time sleep);
 
 my %o = (reps => 7, events => 200, 'chunk-delay' => 0.005,
@@ -48,6 +57,7 @@ die "bench: module not built: " . module_path() . " (make module)\n"
 
 my $T0 = time;
 my @OUT;
+my $LOAD0 = (split ' ', slurp('/proc/loadavg'))[0];
 
 sub say_ {
     my ($line) = @_;
@@ -128,6 +138,54 @@ $replay_locs}
 EOF
 my $rp = $replay->port;
 
+# The paced SSE upstream (bench/sse_replay.pl) and the signed stream it
+# replays, recorded from the agent.
+mkdir "$tmp/streams" or die "bench: $tmp/streams: $!";
+{
+    my $n = $o{events};
+    my $body = '{"model":"bench","messages":[{"role":"user","content":'
+             . '"Count to two hundred."}],"stream":true}';
+    my $raw = raw_http($ap, "POST /v1/chat/completions HTTP/1.1\r\n"
+        . "Host: agent\r\nContent-Type: application/json\r\n"
+        . "X-Test-Stream-Events: $n\r\nX-Test-Chunk-Delay: 0\r\n"
+        . "Content-Length: " . length($body) . "\r\n"
+        . "Connection: close\r\n\r\n$body", 60);
+    my $p = parse_response($raw);
+    die "bench: recording a stream: " . ($p->{status} // 'no answer') . "\n"
+        unless ($p->{status} // 0) == 200 && $p->{complete}
+               && $p->{body} =~ /event: signature\n.*data: \[DONE\]\n\n\z/s;
+    open my $fh, '>:raw', "$tmp/streams/s$n.sse" or die "bench: $!";
+    print $fh $p->{body};
+    close $fh;
+}
+
+my ($sse_pid, $sse_in, $sse_port);
+{
+    pipe(my $out_r, my $out_w) or die "pipe: $!";
+    pipe(my $in_r, my $in_w) or die "pipe: $!";
+    $sse_pid = fork // die "fork: $!";
+    if ($sse_pid == 0) {
+        open STDIN, '<&', $in_r or POSIX::_exit(126);
+        open STDOUT, '>&', $out_w or POSIX::_exit(126);
+        { exec $^X, "$Bin/sse_replay.pl", '--dir', "$tmp/streams" }
+        POSIX::_exit(127);
+    }
+    close $out_w;
+    close $in_r;
+    $sse_in = $in_w;
+    my $line = <$out_r> // '';
+    ($sse_port) = $line =~ /^PORT (\d+)/
+        or die "bench: sse_replay.pl did not start\n";
+}
+
+END {
+    if ($sse_pid) {
+        close $sse_in;
+        kill 'TERM', $sse_pid;
+        waitpid($sse_pid, 0);
+    }
+}
+
 my $gpu_root = $agent->gpu_root;
 my $cpu_root = $agent->cpu_root;
 
@@ -137,6 +195,7 @@ my $HTTP = <<"EOF";
 attest_zone zone=ionet:1m;
 upstream agent  { server 127.0.0.1:$ap; keepalive 32; }
 upstream replay { server 127.0.0.1:$rp; keepalive 32; }
+upstream sse    { server 127.0.0.1:$sse_port; keepalive 8; }
 
 server {
     listen 127.0.0.1:%%PORT%%;
@@ -150,6 +209,7 @@ server {
     attest_cpu required;
     attest_cpu_root $cpu_root;
 
+    # the agent serves streams too: buffering off, as for any SSE proxy
     location /v1/ {
         attest zone=ionet;
         proxy_pass http://agent;
@@ -167,6 +227,10 @@ server {
         proxy_buffering off;
     }
 
+    # non-streaming only: nginx's default buffering on both sides (with
+    # it off, a plain proxy relays a 64 KB body in proxy_buffer_size
+    # pieces and loses to the module, which holds the body until it is
+    # verified anyway)
     location /replay/ {
         attest zone=ionet;
         proxy_pass http://replay/;
@@ -182,6 +246,21 @@ server {
         proxy_set_header Connection "";
         proxy_set_header Accept-Encoding "";
         proxy_buffering on;
+    }
+
+    location /sse/ {
+        attest zone=ionet;
+        proxy_pass http://sse/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+    }
+
+    location /sse-plain/ {
+        proxy_pass http://sse/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
     }
 
     # HTTP/1.1 here too: the agent closes an HTTP/1.0 connection without
@@ -266,73 +345,104 @@ sub rps {
                && $s->{events} == 20;
 }
 
+say_("ngx_http_attest_module benchmark, "
+     . strftime('%Y-%m-%d %H:%M:%S UTC', gmtime));
+{
+    my $cpu = slurp('/proc/cpuinfo');
+    say_(sprintf('nginx %s, 1 worker; %d CPUs (%s); client, upstreams and '
+                 . 'nginx on the same machine',
+                 (`/usr/sbin/nginx -v 2>&1` =~ m{nginx/(\S+)})[0] // '?',
+                 scalar(() = $cpu =~ /^processor/mg),
+                 ($cpu =~ /model name\s*:\s*(.*)/)[0] // 'unknown CPU'));
+    say_("load average before the run: $LOAD0 (anything else running "
+         . "skews the numbers)");
+}
+say_('');
+
 # --- (a) streaming --------------------------------------------------------
 
 goto SECTION_B unless $o{sections} =~ /a/;
 
 my $N = $o{events};
-note_("streaming: $o{reps} x 2 streams of $N events, "
-      . "$o{'chunk-delay'} s apart");
-my %st = (plain => [], module => []);
-my %sh = ('X-Test-Stream-Events' => $N,
-          'X-Test-Chunk-Delay' => $o{'chunk-delay'});
-for my $rep (1 .. $o{reps}) {
-    # alternate the order so that drift favours neither
-    my @order = $rep % 2 ? qw(plain module) : qw(module plain);
-    for my $which (@order) {
-        my $path = $which eq 'plain' ? '/plain/v1/chat/completions'
-                                     : '/v1/chat/completions';
-        my $r = stream($port, $path, %sh);
-        die "bench: $which stream: " . encode_json({%$r, times_ms => []})
-            . "\n" unless $r->{complete} && $r->{status} == 200
-                          && $r->{events} == $N && !$r->{error_event};
-        die "bench: module stream not verified\n"
-            if $which eq 'module' && $r->{attest} ne 'verified';
-        push @{ $st{$which} }, $r;
+my $PACE = $o{'chunk-delay'};
+
+# Streams one location pair $o{reps} times each, interleaved; returns
+# {plain => [results], module => [results]}.
+sub stream_pair {
+    my ($label, $plain, $mod, %h) = @_;
+    my %st = (plain => [], module => []);
+    # a warm-up stream each: connections to the upstream, its first fork
+    stream($port, $_, %h) for $plain, $mod;
+    for my $rep (1 .. $o{reps}) {
+        # alternate the order so that drift favours neither
+        my @order = $rep % 2 ? ([plain => $plain], [module => $mod])
+                             : ([module => $mod], [plain => $plain]);
+        for my $w (@order) {
+            my $r = stream($port, $w->[1], %h);
+            die "bench: $label $w->[0] stream: "
+                . encode_json({%$r, times_ms => []}) . "\n"
+                unless $r->{complete} && $r->{status} == 200
+                       && $r->{events} == $N && !$r->{error_event};
+            die "bench: $label module stream not verified\n"
+                if $w->[0] eq 'module' && $r->{attest} ne 'verified';
+            push @{ $st{$w->[0]} }, $r;
+        }
     }
+    return \%st;
 }
 
-my @delta;        # per event: arrival through the module - through plain
-my @done_delta;
-for my $i (0 .. $o{reps} - 1) {
-    my ($p, $m) = ($st{plain}[$i], $st{module}[$i]);
-    push @delta, map { $m->{times_ms}[$_] - $p->{times_ms}[$_] } 0 .. $N - 1;
-    push @done_delta, $m->{done_ms} - $p->{done_ms};
+sub stream_report {
+    my ($label, $st) = @_;
+    my $col = sub {
+        my ($w, $k) = @_;
+        return map { $_->{$k} } @{ $st->{$w} };
+    };
+    for my $row (['time to first byte', 'ttfb_ms'],
+                 ['time to last chunk', 'total_ms']) {
+        my @p = $col->('plain', $row->[1]);
+        my @m = $col->('module', $row->[1]);
+        say_(sprintf('    %-7s %-20s %10s %10s %10s %10s %7s', $label,
+                     $row->[0], fmt(median(@p)), fmt(pct(0.9, @p)),
+                     fmt(median(@m)), fmt(pct(0.9, @m)),
+                     ratio(median(@m), median(@p))));
+        $label = '';
+    }
+    # event i through the module against event i through plain, same run
+    # pair; [DONE] apart: the module holds it until the signature checks
+    my (@delta, @done);
+    for my $i (0 .. $#{ $st->{plain} }) {
+        my ($p, $m) = ($st->{plain}[$i], $st->{module}[$i]);
+        push @delta, map { $m->{times_ms}[$_] - $p->{times_ms}[$_] }
+            0 .. $N - 1;
+        push @done, $m->{done_ms} - $p->{done_ms};
+    }
+    say_(sprintf('    %-7s %-20s median %s, p90 %s, p99 %s ms '
+                 . '(%d events)', '', 'per-event delay',
+                 fmt(median(@delta), '%+.3f'), fmt(pct(0.9, @delta), '%+.3f'),
+                 fmt(pct(0.99, @delta), '%+.3f'), scalar @delta));
+    say_(sprintf('    %-7s %-20s median %s, p90 %s ms', '',
+                 'data: [DONE] delay', fmt(median(@done), '%+.3f'),
+                 fmt(pct(0.9, @done), '%+.3f')));
 }
 
-sub col {
-    my ($which, $k) = @_;
-    return map { $_->{$k} } @{ $st{$which} };
-}
+note_("streaming: 2 upstreams x $o{reps} x 2 streams of $N events, "
+      . "${PACE} s apart");
+my $st_replay = stream_pair('replay', "/sse-plain/s$N", "/sse/s$N",
+                            'X-Bench-Interval-Ms' => $PACE * 1000);
+my $st_agent = stream_pair('agent', '/plain/v1/chat/completions',
+                           '/v1/chat/completions',
+                           'X-Test-Stream-Events' => $N,
+                           'X-Test-Chunk-Delay' => $PACE);
 
-say_("ngx_http_attest_module benchmark, "
-     . strftime('%Y-%m-%d %H:%M:%S UTC', gmtime));
-say_(sprintf('nginx %s, 1 worker; %d CPUs; %s',
-             (`/usr/sbin/nginx -v 2>&1` =~ m{nginx/(\S+)})[0] // '?',
-             scalar(grep { /^processor/ } split /\n/,
-                    slurp('/proc/cpuinfo')),
-             (slurp('/proc/cpuinfo') =~ /model name\s*:\s*(.*)/)[0]
-             // 'unknown CPU'));
-say_('');
-say_("(a) streaming: $N events, upstream pacing $o{'chunk-delay'} s, "
-     . "$o{reps} runs each, interleaved (ms)");
-say_(sprintf('    %-26s %10s %10s %10s %10s %8s', '', 'plain p50',
-             'plain p90', 'module p50', 'module p90', 'ratio'));
-for my $row (['time to first byte', 'ttfb_ms'],
-             ['time to last chunk', 'total_ms'],
-             ['time to data: [DONE]', 'done_ms']) {
-    my @p = col('plain', $row->[1]);
-    my @m = col('module', $row->[1]);
-    say_(sprintf('    %-26s %10s %10s %10s %10s %8s', $row->[0],
-                 fmt(median(@p)), fmt(pct(0.9, @p)), fmt(median(@m)),
-                 fmt(pct(0.9, @m)), ratio(median(@m), median(@p))));
-}
-say_(sprintf('    per-event delay, module - plain: median %s ms, p90 %s ms, '
-             . 'max %s ms (%d events)', fmt(median(@delta), '%.3f'),
-             fmt(pct(0.9, @delta), '%.3f'), fmt(pct(1, @delta), '%.3f'),
-             scalar @delta));
-say_(sprintf('    data: [DONE], module - plain: median %s ms',
-             fmt(median(@done_delta), '%.3f')));
+say_("(a) streaming: $N events ${\ ($PACE * 1000)} ms apart, $o{reps} runs "
+     . "per location, interleaved (ms)");
+say_(sprintf('    %-7s %-20s %10s %10s %10s %10s %7s', 'source', '',
+             'plain p50', 'plain p90', 'module p50', 'module p90', 'ratio'));
+stream_report('replay', $st_replay);
+stream_report('agent', $st_agent);
+say_('    (delays: module minus plain, event by event; "replay" paces on an '
+     . 'absolute');
+say_('    schedule and is the precise one, the agent drifts between runs)');
 say_('');
 
 # --- (b) non-streaming ----------------------------------------------------
@@ -423,7 +533,7 @@ sub memory {
     my $rss = status_kb($w, 'VmRSS');
     $n->stop;
     return {hwm => $hwm, rss => $rss, bytes => $r ? $r->{bytes} : 0,
-            ms => $r ? $r->{total_ms} : 0,
+            ms => $r ? $r->{total_ms} : 0, ttfb => $r ? $r->{ttfb_ms} : 0,
             attest => $r ? $r->{attest} : ''};
 }
 
@@ -444,13 +554,17 @@ for my $m (@mem) {
 
 say_('(c) memory: nginx worker peak RSS (VmHWM), a fresh nginx per run, '
      . 'client reading at full speed');
-say_(sprintf('    %-26s %12s %10s %10s %10s %9s', '', 'stream bytes',
-             'VmHWM kB', 'VmRSS kB', 'time ms', 'verdict'));
+say_(sprintf('    %-24s %12s %9s %9s %8s %8s %9s', '', 'stream bytes',
+             'VmHWM kB', 'VmRSS kB', 'ttfb ms', 'total ms', 'verdict'));
 for my $m (@mem) {
     my $r = $mem{$m->[0]};
-    say_(sprintf('    %-26s %12d %10d %10d %10.0f %9s', $m->[0], $r->{bytes},
-                 $r->{hwm}, $r->{rss}, $r->{ms}, $r->{attest} || '-'));
+    say_(sprintf('    %-24s %12d %9d %9d %8.1f %8.0f %9s', $m->[0],
+                 $r->{bytes}, $r->{hwm}, $r->{rss}, $r->{ttfb}, $r->{ms},
+                 $r->{attest} || '-'));
 }
+say_('    (the first request of a fresh nginx: through the module it waits '
+     . 'for the');
+say_('    attestation fetch and its verification, hence its ttfb)');
 my $growth = $mem{'module, big stream'}{hwm}
            - $mem{'module, small stream'}{hwm};
 say_(sprintf('    module, big - small stream: %+d kB peak RSS for %.1f MB '
@@ -460,8 +574,10 @@ say_(sprintf('    module, big - small stream: %+d kB peak RSS for %.1f MB '
 say_('');
 
 DONE:
-say_(sprintf('total time %.0f s; command: make bench (bench/run.sh%s)',
-             time - $T0, $o{quick} ? ' --quick' : ''));
+say_(sprintf('total time %.0f s, load average after: %s; command: make '
+             . 'bench (bench/run.sh%s)', time - $T0,
+             (split ' ', slurp('/proc/loadavg'))[0],
+             $o{quick} ? ' --quick' : ''));
 
 if ($o{out}) {
     open my $fh, '>', $o{out} or die "bench: $o{out}: $!\n";

@@ -11,8 +11,7 @@ use Test::More;
 my @bins = sort glob('build/tests/test_*');
 plan skip_all => 'unit tests not built (make unit)' unless @bins;
 
-my $vg = `command -v valgrind`;
-chomp $vg;
+my ($vg) = grep { -x "$_/valgrind" } split /:/, $ENV{PATH} // '';
 BAIL_OUT('valgrind is missing: run make deps') unless $vg;
 
 for my $bin (@bins) {

@@ -89,8 +89,8 @@ sub check {
         like($r->{content}, qr/"chat\.completion"/,
              "$label: the completion arrives");
         is($reached, 1, "$label: the completion reached the upstream");
-        like($line, qr/^200\ verified\ -\ key=\Q$key\E\ .*\ gpu="off"
-                        \ cpu="\Q$cpu_text\E"\ binding=$binding$/x,
+        my $vars = "gpu=\"off\" cpu=\"$cpu_text\" binding=$binding";
+        like($line, qr/^200 verified - key=\Q$key\E .* \Q$vars\E$/,
              "$label: \$attest_cpu is \"$cpu_text\", binding $binding");
         return $key;
     }
@@ -250,6 +250,25 @@ for my $c (@configs) {
                  "$label: error log names the check");
         }
     }
+}
+
+# server-level pins reach the location; the location's own replace them
+
+{
+    my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+        server_extra => evidence('required') . "attest_tdx_mrtd $UNKNOWN;"
+                        . ' attest_cpu_report_data address_nonce;'));
+    my $key = check($ngx, 'enforce', 'inherited pin: good quote',
+                    'cpu_address_nonce', 'measurement_not_allowed');
+    like(rejection($ngx, $key), qr/MRTD $MRTD not allowed/,
+         'inherited pin: the server-level MRTD applies');
+
+    $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+        server_extra => evidence('required') . "attest_tdx_mrtd $UNKNOWN;"
+                        . ' attest_cpu_report_data address_nonce;',
+        loc_extra => "attest_tdx_mrtd $MRTD;"));
+    check($ngx, 'enforce', 'location pin over server pin',
+          'cpu_address_nonce', 'verified', $CPU_OK, 'quote');
 }
 
 # one verification per fetched report

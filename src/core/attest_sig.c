@@ -15,6 +15,10 @@
 #include "attest_sig.h"
 
 
+/* bounds the nesting depth yajl recurses through; see json_parse */
+#define ATTEST_SIG_JSON_MAX  65536
+
+
 attest_reason_t
 attest_text_parse(const char *in, size_t len, attest_text_t *t,
     attest_err_t *err)
@@ -208,6 +212,27 @@ attest_sig_json_parse(const uint8_t *json, size_t len,
     *tree = NULL;
     memset(f, 0, sizeof(*f));
 
+    /*
+     * yajl nests a C stack frame per array or object level (it frees the
+     * tree recursively), so a few hundred KB of "[" overflow the stack;
+     * a bounded length bounds the depth.  Real events are under 1 KB.
+     */
+    if (len > ATTEST_SIG_JSON_MAX) {
+        return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
+                           "signature event larger than %d bytes",
+                           ATTEST_SIG_JSON_MAX);
+    }
+
+    if (json == NULL || len == 0) {
+        return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
+                           "empty signature event");
+    }
+
+    if (memchr(json, '\0', len) != NULL) {
+        return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
+                           "signature event holds a NUL byte");
+    }
+
     /* yajl_tree_parse wants a NUL-terminated string */
     copy = malloc(len + 1);
     if (copy == NULL) {
@@ -216,12 +241,6 @@ attest_sig_json_parse(const uint8_t *json, size_t len,
 
     memcpy(copy, json, len);
     copy[len] = '\0';
-
-    if (memchr(json, '\0', len) != NULL) {
-        free(copy);
-        return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
-                           "signature event holds a NUL byte");
-    }
 
     msg[0] = '\0';
     root = yajl_tree_parse(copy, msg, sizeof(msg));

@@ -45,6 +45,7 @@ static attest_reason_t
 attest_verify_gpu(const attest_policy_t *p, const attest_report_t *r,
     const uint8_t nonce[32], attest_result_t *res, attest_err_t *err)
 {
+    char               detail[ATTEST_DETAIL_LEN];
     size_t             i;
     attest_gpu_info_t  info;
     attest_reason_t    rc;
@@ -77,10 +78,9 @@ attest_verify_gpu(const attest_policy_t *p, const attest_report_t *r,
                                      r->gpu[i].certificate,
                                      r->gpu[i].certificate_len, &info, err);
         if (rc != ATTEST_OK) {
-            if (err) {
-                char  detail[ATTEST_DETAIL_LEN];
-
-                snprintf(detail, sizeof(detail), "gpu entry %u: %.160s", (unsigned) (i % 1000),
+            /* with 8 GPUs, which one failed matters */
+            if (err != NULL) {
+                snprintf(detail, sizeof(detail), "gpu entry %zu: %.150s", i,
                          err->detail);
                 memcpy(err->detail, detail, sizeof(detail));
             }

@@ -711,8 +711,94 @@ test_events(void)
     ok(rc == ATTEST_SIGNATURE_MALFORMED && tree == NULL,
        "event: a length short of the closing brace is malformed");
 
+    rc = attest_sig_json_parse(NULL, 0, &f, &tree, NULL);
+    ok(rc == ATTEST_SIGNATURE_MALFORMED && tree == NULL,
+       "event: NULL, 0 is malformed");
+
     attest_sig_json_free(NULL);
     ok(1, "event: freeing a NULL tree is harmless");
+}
+
+
+/* {"text": "aaa...", "x": [[..]]} of exactly len bytes, depth deep */
+static uint8_t *
+big_event(size_t len, size_t deep)
+{
+    size_t    n, i, pad;
+    uint8_t  *b;
+
+    b = malloc(len);
+    if (b == NULL) {
+        perror("malloc");
+        exit(2);
+    }
+
+    /* {"text": " + pad + ", "x": " + 2 * deep + "}": 19 bytes fixed */
+    pad = len - 19 - 2 * deep;
+
+    n = 0;
+    memcpy(b, "{\"text\": \"", 10);
+    n += 10;
+    memset(b + n, 'a', pad);
+    n += pad;
+    memcpy(b + n, "\", \"x\": ", 8);
+    n += 8;
+
+    for (i = 0; i < deep; i++) {
+        b[n + i] = '[';
+        b[n + deep + i] = ']';
+    }
+
+    n += 2 * deep;
+    b[n++] = '}';
+
+    if (n != len) {
+        tap_diag("big_event: %zu bytes, want %zu", n, len);
+    }
+
+    return b;
+}
+
+
+static void
+test_event_size(void)
+{
+    void                *tree;
+    uint8_t             *b;
+    attest_err_t         err;
+    attest_reason_t      rc;
+    attest_sig_fields_t  f;
+
+    b = big_event(65536, 100);
+    rc = attest_sig_json_parse(b, 65536, &f, &tree, &err);
+    ok(rc == ATTEST_OK && f.text.len == 65536 - 19 - 200,
+       "event: 64 KiB parse (%s)", rc ? err.detail : "ok");
+    attest_sig_json_free(tree);
+    free(b);
+
+    b = big_event(65537, 100);
+    rc = attest_sig_json_parse(b, 65537, &f, &tree, &err);
+    ok(rc == ATTEST_SIGNATURE_MALFORMED && tree == NULL
+       && strstr(err.detail, "larger than"),
+       "event: 64 KiB + 1 is malformed (%s)", err.detail);
+    free(b);
+
+    /* as deep as fits: yajl's recursion stays on the stack */
+    b = big_event(65536, 32000);
+    rc = attest_sig_json_parse(b, 65536, &f, &tree, &err);
+    is_int(rc, ATTEST_OK, "event: 32000 levels of nesting inside 64 KiB");
+    attest_sig_json_free(tree);
+    free(b);
+
+    /* a 1 MB run of "[" is refused before yajl sees it */
+    b = malloc(1 << 20);
+    if (b != NULL) {
+        memset(b, '[', 1 << 20);
+        rc = attest_sig_json_parse(b, 1 << 20, &f, &tree, &err);
+        ok(rc == ATTEST_SIGNATURE_MALFORMED && tree == NULL,
+           "event: 1 MB of '[' is malformed, no crash");
+        free(b);
+    }
 }
 
 
@@ -723,6 +809,7 @@ main(void)
     test_cases();
     test_check_body();
     test_events();
+    test_event_size();
 
     return tap_done();
 }
