@@ -19,7 +19,7 @@ package AttestTest;
 #
 # Placeholders in the http and main text: %%PORT%%, %%PORT2%%, ... (free
 # ports picked here), %%TMP%% (nginx's prefix dir), %%REPO%% (the repo
-# root), %%TESTDATA%% (../shared/testdata).
+# root), %%TESTDATA%% (tests/testdata).
 #
 # Environment: NGINX_BIN (default /usr/sbin/nginx), ATTEST_MODULE (the
 # .so, default build/ngx_http_attest_module.so), ATTEST_NGINX_LOG_LEVEL
@@ -72,7 +72,7 @@ for my $sig (qw(INT TERM HUP)) {
 sub repo { $REPO }
 
 sub testdata {
-    my $dir = "$REPO/../shared/testdata";
+    my $dir = "$REPO/tests/testdata";
     return abs_path($dir) // $dir;
 }
 

@@ -113,13 +113,13 @@ tap_slurp(const char *path, size_t *len)
 }
 
 
-/* directory of test data: $ATTEST_TESTDATA or ../shared/testdata */
+/* directory of test data: $ATTEST_TESTDATA or the vendored tests/testdata */
 static inline const char *
 tap_testdata(void)
 {
     const char  *d = getenv("ATTEST_TESTDATA");
 
-    return d ? d : "../shared/testdata";
+    return d ? d : "tests/testdata";
 }
 
 

@@ -38,7 +38,7 @@ import gpu_evidence  # noqa: E402
 
 # the same place as tap_testdata() in tests/unit/tap.h
 TESTDATA = os.environ.get("ATTEST_TESTDATA",
-                          os.path.join(TOP, "..", "shared", "testdata"))
+                          os.path.join(TOP, "tests", "testdata"))
 NVIDIA_ROOT = os.path.join(TESTDATA, "nvidia",
                            "nvidia_device_identity_root.pem")
 

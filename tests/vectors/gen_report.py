@@ -31,7 +31,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.dirname(os.path.dirname(here))
     data = os.environ.get("ATTEST_TESTDATA",
-                          os.path.join(repo, "..", "shared", "testdata"))
+                          os.path.join(repo, "tests", "testdata"))
 
     with open(os.path.join(data, "nvidia", "hopper_report.hex")) as f:
         evidence = bytes.fromhex(f.read().strip())
