@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 use Test::More;
+use POSIX ();
 
 use lib 't/lib';
 use AttestTest qw(:all);
@@ -154,6 +155,66 @@ sub ask {
     $r = ask($ngx, 'X-Model-Id' => 'flaky');
     is(fetches(), 2, 'the good report is cached');
     like($r->{headers}{'x-attestation-status'}, qr/^verified/, 'still verified');
+}
+
+# a burst on a cold key costs the upstream one attestation, across
+# workers: the others wait for that fetch
+
+sub burst {
+    my ($ngx, $n, %h) = @_;
+    my @kids;
+    for my $i (1 .. $n) {
+        pipe(my $rd, my $wr) or die "pipe: $!";
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            close $rd;
+            my $r = ask($ngx, %h);
+            print $wr "$r->{status} "
+                      . ($r->{headers}{'x-attestation-status'} // '-');
+            close $wr;
+            POSIX::_exit(0);
+        }
+        close $wr;
+        push @kids, [$pid, $rd];
+    }
+    my %seen;
+    for my $k (@kids) {
+        my $fh = $k->[1];
+        local $/;
+        my $line = <$fh> // 'none';
+        waitpid($k->[0], 0);
+        $seen{$line}++;
+    }
+    return \%seen;
+}
+
+{
+    my $http = AttestConf::gateway($agent);
+    $http =~ s/listen 127\.0\.0\.1:%%PORT%%;/listen 127.0.0.1:%%PORT%% reuseport;/;
+    my $ngx = AttestTest::Nginx->start(http => $http, workers => 2);
+    $agent->reset_stats;
+
+    my $seen = burst($ngx, 20, 'X-Model-Id' => 'burst',
+                     'X-Test-Mode' => 'attest:attest_slow',
+                     'X-Test-Sleep' => 1);
+    is_deeply($seen, {'200 verified' => 20},
+              'a burst of 20 on a cold key: all verified')
+        or diag(explain($seen));
+    is(fetches(), 1, '... with one attestation fetch');
+
+    $agent->reset_stats;
+    $seen = burst($ngx, 10, 'X-Model-Id' => 'burst-bad',
+                  'X-Test-Mode' => 'attest:attest_slow,attest:wrong_nonce',
+                  'X-Test-Sleep' => 1);
+    is_deeply($seen, {'502 failed; reason=nonce_mismatch' => 10},
+              'a burst on a key whose report fails: all refused')
+        or diag(explain($seen));
+    is(fetches(), 1, '... with one attestation fetch');
+
+    my $r = ask($ngx, 'X-Model-Id' => 'burst-bad');
+    is($r->{headers}{'x-attestation-status'}, 'verified',
+       'a later request fetches again (failures are not cached)');
+    is(fetches(), 2, '... with a new fetch');
 }
 
 done_testing();

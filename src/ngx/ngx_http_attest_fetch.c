@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_attest_fetch_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_attest_deny(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_wait(ngx_http_request_t *r);
+static void ngx_http_attest_wait_handler(ngx_http_request_t *r);
 
 
 ngx_msec_int_t
@@ -66,6 +68,8 @@ ngx_http_attest_get_ctx(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_attest_precontent_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
+    attest_reason_t              reason;
     ngx_http_attest_ctx_t       *ctx;
     ngx_http_attest_loc_conf_t  *alcf;
 
@@ -91,27 +95,52 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
 
     if (!ctx->started) {
         ctx->started = 1;
+        ctx->wait_start = ngx_http_attest_now();
 
         if (alcf->key) {
             if (ngx_http_complex_value(r, alcf->key, &ctx->key) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
+    }
 
-        if (ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->key, alcf->ttl,
-                                        &ctx->entry)
-            == NGX_OK)
-        {
+    if (!ctx->decided) {
+        rc = ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->key, alcf->ttl,
+                                         ctx->wait_start, &ctx->entry,
+                                         &reason, r->connection->log);
+
+        switch (rc) {
+
+        case NGX_HTTP_ATTEST_FRESH:
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "attest: cached attestation for key \"%V\"",
                            &ctx->key);
 
+            ctx->decided = 1;
             ctx->attested = 1;
             ctx->attest_reason = ATTEST_OK;
             return NGX_DECLINED;
-        }
 
-        return ngx_http_attest_fetch_start(r, alcf, ctx);
+        case NGX_HTTP_ATTEST_LOST:
+            /* the fetch this request waited on failed: so does it */
+            ctx->decided = 1;
+            ctx->attest_reason = reason;
+            break;
+
+        case NGX_HTTP_ATTEST_WAIT:
+            if (ngx_http_attest_now() - ctx->wait_start
+                < NGX_HTTP_ATTEST_LEASE)
+            {
+                return ngx_http_attest_wait(r);
+            }
+
+            /* the fetching request vanished: fetch without the lease */
+            return ngx_http_attest_fetch_start(r, alcf, ctx);
+
+        default: /* NGX_HTTP_ATTEST_MISS */
+            ctx->leased = 1;
+            return ngx_http_attest_fetch_start(r, alcf, ctx);
+        }
     }
 
     /* the fetch is over */
@@ -121,6 +150,62 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_attest_deny(r, ctx);
+}
+
+
+/*
+ * Another request is fetching this key: look again shortly.  The request
+ * sleeps on its connection's write timer, as limit_req's delay does.
+ */
+static ngx_int_t
+ngx_http_attest_wait(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: waiting for another request's fetch");
+
+    if (r->connection->read->ready) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+
+    } else {
+        if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_attest_wait_handler;
+
+    r->connection->write->delayed = 1;
+    ngx_add_timer(r->connection->write, NGX_HTTP_ATTEST_POLL);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_attest_wait_handler(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
 }
 
 
@@ -171,6 +256,18 @@ ngx_http_attest_fetch_start(ngx_http_request_t *r,
 }
 
 
+/* waiters on this fetch learn why it failed; nothing is cached */
+static void
+ngx_http_attest_fetch_failed(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    if (ctx->leased) {
+        ngx_http_attest_zone_store(alcf->shm_zone, &ctx->key, NULL,
+                                   ctx->attest_reason, r->connection->log);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 {
@@ -191,6 +288,7 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     ctx->fetching = 0;
     ctx->fetched = 1;
+    ctx->decided = 1;
 
     pr = r->parent;
     alcf = ngx_http_get_module_loc_conf(pr, ngx_http_attest_module);
@@ -222,6 +320,7 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
         }
 
         ctx->attest_reason = ATTEST_ATTESTATION_UNAVAILABLE;
+        ngx_http_attest_fetch_failed(r, alcf, ctx);
 
         return rc;
     }
@@ -240,6 +339,8 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
                       &ctx->key, attest_reason_name(reason), err.detail);
 
         ctx->attest_reason = reason;
+        ngx_http_attest_fetch_failed(r, alcf, ctx);
+
         return rc;
     }
 
@@ -252,8 +353,8 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
                   "attest: attestation for key \"%V\" verified",
                   &ctx->key);
 
-    (void) ngx_http_attest_zone_store(alcf->shm_zone, &ctx->key, &ctx->entry,
-                                      r->connection->log);
+    ngx_http_attest_zone_store(alcf->shm_zone, &ctx->key, &ctx->entry,
+                               ATTEST_OK, r->connection->log);
 
     return rc;
 }

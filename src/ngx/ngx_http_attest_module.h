@@ -59,6 +59,17 @@ typedef struct {
 } ngx_http_attest_zone_t;
 
 
+/* zone lookups */
+#define NGX_HTTP_ATTEST_FRESH      0     /* a verified entry within TTL */
+#define NGX_HTTP_ATTEST_MISS       1     /* none: the caller now fetches */
+#define NGX_HTTP_ATTEST_WAIT       2     /* another request is fetching */
+#define NGX_HTTP_ATTEST_LOST       3     /* the fetch waited on failed */
+
+/* how long one fetch holds a key, and how often waiters look again */
+#define NGX_HTTP_ATTEST_LEASE      30000
+#define NGX_HTTP_ATTEST_POLL       20
+
+
 /* one verified attestation as the cache and a request see it */
 typedef struct {
     attest_result_t             result;
@@ -113,10 +124,13 @@ typedef struct {
     unsigned                    fetched:1;      /* this request fetched */
     unsigned                    header_sent:1;
     unsigned                    fetch_too_big:1;
+    unsigned                    leased:1;
+    unsigned                    decided:1;
 
     attest_reason_t             attest_reason;  /* why no attestation */
     ngx_http_request_t         *fetch_sr;
     off_t                       fetch_size;
+    ngx_msec_int_t              wait_start;
     ngx_http_attest_entry_t     entry;
 
     ngx_uint_t                  verdict;
@@ -156,9 +170,10 @@ extern ngx_http_output_body_filter_pt    ngx_http_attest_next_body_filter;
 char *ngx_http_attest_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_msec_t ttl, ngx_http_attest_entry_t *entry);
-ngx_int_t ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_http_attest_entry_t *entry, ngx_log_t *log);
+    ngx_str_t *key, ngx_msec_t ttl, ngx_msec_int_t since,
+    ngx_http_attest_entry_t *entry, attest_reason_t *reason, ngx_log_t *log);
+void ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_attest_entry_t *entry, attest_reason_t reason, ngx_log_t *log);
 
 /* fetch */
 ngx_int_t ngx_http_attest_precontent_handler(ngx_http_request_t *r);

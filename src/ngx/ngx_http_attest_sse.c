@@ -329,7 +329,7 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 {
     size_t                       n;
     ngx_int_t                    rc;
-    ngx_uint_t                   last, drop;
+    ngx_uint_t                   last, flush, drop;
     ngx_buf_t                   *b;
     ngx_chain_t                 *cl;
     attest_err_t                 err;
@@ -344,12 +344,17 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     o.buf = NULL;
 
     last = 0;
+    flush = 0;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
         if (b->last_buf) {
             last = 1;
+        }
+
+        if (b->flush) {
+            flush = 1;
         }
 
         while (ngx_buf_in_memory(b) && b->pos < b->last) {
@@ -520,7 +525,11 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         }
     }
 
-    if (o.out == NULL && !last) {
+    /*
+     * a flush must go on even with no complete line to send: the upstream
+     * module flushes the response head this way before any body arrives
+     */
+    if (o.out == NULL && !last && !flush) {
         return NGX_OK;
     }
 

@@ -11,7 +11,10 @@
 typedef struct {
     ngx_rbtree_node_t           node;       /* key: crc32 of the key */
     ngx_queue_t                 queue;
-    ngx_http_attest_entry_t     entry;
+    ngx_http_attest_entry_t     entry;      /* verified_at 0: none */
+    ngx_msec_int_t              lease_until;
+    ngx_msec_int_t              failed_at;
+    attest_reason_t             fail_reason;
     u_short                     len;
     u_char                      data[1];
 } ngx_http_attest_node_t;
@@ -228,48 +231,12 @@ ngx_http_attest_zone_find(ngx_http_attest_zone_t *zone, ngx_str_t *key,
 }
 
 
-ngx_int_t
-ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_msec_t ttl, ngx_http_attest_entry_t *entry)
-{
-    uint32_t                 hash;
-    ngx_int_t                rc;
-    ngx_msec_int_t           now;
-    ngx_http_attest_zone_t  *zone;
-    ngx_http_attest_node_t  *an;
-
-    zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
-    now = ngx_http_attest_now();
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    an = ngx_http_attest_zone_find(zone, key, hash);
-
-    if (an == NULL || now - an->entry.verified_at >= (ngx_msec_int_t) ttl
-        || now >= an->entry.expires_at)
-    {
-        rc = NGX_DECLINED;
-
-    } else {
-        ngx_queue_remove(&an->queue);
-        ngx_queue_insert_head(&zone->sh->lru, &an->queue);
-        *entry = an->entry;
-        rc = NGX_OK;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return rc;
-}
-
-
-ngx_int_t
-ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_http_attest_entry_t *entry, ngx_log_t *log)
+/* a node for key, evicting least recently used ones; zone locked */
+static ngx_http_attest_node_t *
+ngx_http_attest_zone_alloc(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t hash, ngx_log_t *log)
 {
     size_t                   size;
-    uint32_t                 hash;
     ngx_queue_t             *q;
     ngx_http_attest_zone_t  *zone;
     ngx_http_attest_node_t  *an, *old;
@@ -278,24 +245,11 @@ ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "attest: key of %uz bytes is too long to cache",
                       key->len);
-        return NGX_ERROR;
+        return NULL;
     }
 
     zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
     size = offsetof(ngx_http_attest_node_t, data) + key->len;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    an = ngx_http_attest_zone_find(zone, key, hash);
-
-    if (an) {
-        an->entry = *entry;
-        ngx_queue_remove(&an->queue);
-        ngx_queue_insert_head(&zone->sh->lru, &an->queue);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_OK;
-    }
 
     for ( ;; ) {
         an = ngx_slab_alloc_locked(zone->shpool, size);
@@ -304,11 +258,10 @@ ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
 
         if (ngx_queue_empty(&zone->sh->lru)) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "attest: zone \"%V\" cannot hold an entry for "
                           "key \"%V\"", &shm_zone->shm.name, key);
-            return NGX_ERROR;
+            return NULL;
         }
 
         q = ngx_queue_last(&zone->sh->lru);
@@ -324,15 +277,113 @@ ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         ngx_slab_free_locked(zone->shpool, old);
     }
 
+    ngx_memzero(an, size);
+
     an->node.key = hash;
     an->len = (u_short) key->len;
     ngx_memcpy(an->data, key->data, key->len);
-    an->entry = *entry;
 
     ngx_rbtree_insert(&zone->sh->rbtree, &an->node);
     ngx_queue_insert_head(&zone->sh->lru, &an->queue);
 
+    return an;
+}
+
+
+/*
+ * FRESH: a verified entry younger than ttl, copied to entry.  WAIT:
+ * another request (of any worker) is fetching this key.  LOST: that
+ * fetch ended in failure after "since", the reason is in *reason.  MISS:
+ * the caller has taken the key's lease and must fetch, then store.
+ */
+ngx_int_t
+ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_msec_t ttl, ngx_msec_int_t since, ngx_http_attest_entry_t *entry,
+    attest_reason_t *reason, ngx_log_t *log)
+{
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_msec_int_t           now;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *an;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    now = ngx_http_attest_now();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, key, hash);
+
+    if (an && an->entry.verified_at
+        && now - an->entry.verified_at < (ngx_msec_int_t) ttl
+        && now < an->entry.expires_at)
+    {
+        ngx_queue_remove(&an->queue);
+        ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+        *entry = an->entry;
+        rc = NGX_HTTP_ATTEST_FRESH;
+
+    } else if (an && an->failed_at && an->failed_at >= since) {
+        *reason = an->fail_reason;
+        rc = NGX_HTTP_ATTEST_LOST;
+
+    } else if (an && an->lease_until > now) {
+        rc = NGX_HTTP_ATTEST_WAIT;
+
+    } else {
+        if (an == NULL) {
+            an = ngx_http_attest_zone_alloc(shm_zone, key, hash, log);
+        }
+
+        /* without a node the caller still fetches, only unshared */
+        if (an) {
+            an->lease_until = now + NGX_HTTP_ATTEST_LEASE;
+        }
+
+        rc = NGX_HTTP_ATTEST_MISS;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return NGX_OK;
+    return rc;
+}
+
+
+/* the end of a fetch: a verified entry, or (entry NULL) the failure */
+void
+ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_attest_entry_t *entry, attest_reason_t reason, ngx_log_t *log)
+{
+    uint32_t                 hash;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *an;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, key, hash);
+
+    if (an == NULL && entry) {
+        an = ngx_http_attest_zone_alloc(shm_zone, key, hash, log);
+    }
+
+    if (an) {
+        if (entry) {
+            an->entry = *entry;
+            ngx_queue_remove(&an->queue);
+            ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+
+        } else {
+            /* seen only by requests that waited on this very fetch */
+            an->failed_at = ngx_http_attest_now();
+            an->fail_reason = reason;
+        }
+
+        an->lease_until = 0;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
