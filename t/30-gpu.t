@@ -291,8 +291,6 @@ EOT
     is(verdict($r), 'verified', 'shared zone: attest_gpu off accepts');
 
     $r = post_json($ngx->url('/strict/chat/completions'), $chat, \%h);
-    local $TODO = 'the zone caches verdicts by key only, whatever the '
-                . 'policy that produced them';
     is(verdict($r), 'failed; reason=gpu_evidence_missing',
        'shared zone: attest_gpu required does not take the verdict of a '
        . 'location where it is off');

@@ -102,10 +102,20 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
+
+        /* entries are per policy: see ngx_http_attest_policy_id() */
+        ctx->zkey.data = ngx_pnalloc(r->pool, 9 + ctx->key.len);
+        if (ctx->zkey.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->zkey.len = ngx_sprintf(ctx->zkey.data, "%08xD:%V",
+                                    alcf->policy_id, &ctx->key)
+                        - ctx->zkey.data;
     }
 
     if (!ctx->decided) {
-        rc = ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->key, alcf->ttl,
+        rc = ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->zkey, alcf->ttl,
                                          ctx->wait_start, &ctx->entry,
                                          &reason, r->connection->log);
 
@@ -262,7 +272,7 @@ ngx_http_attest_fetch_failed(ngx_http_request_t *r,
     ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
 {
     if (ctx->leased) {
-        ngx_http_attest_zone_store(alcf->shm_zone, &ctx->key, NULL,
+        ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, NULL,
                                    ctx->attest_reason, r->connection->log);
     }
 }
@@ -353,7 +363,7 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
                   "attest: attestation for key \"%V\" verified",
                   &ctx->key);
 
-    ngx_http_attest_zone_store(alcf->shm_zone, &ctx->key, &ctx->entry,
+    ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, &ctx->entry,
                                ATTEST_OK, r->connection->log);
 
     return rc;

@@ -296,6 +296,69 @@ ngx_http_attest_create_loc_conf(ngx_conf_t *cf)
 }
 
 
+static void
+ngx_http_attest_crc_list(uint32_t *crc, ngx_array_t *a, size_t size)
+{
+    size_t         i;
+    attest_str_t  *s;
+
+    if (a == NULL) {
+        ngx_crc32_update(crc, (u_char *) "-", 1);
+        return;
+    }
+
+    if (size == 0) {
+        s = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            ngx_crc32_update(crc, (u_char *) s[i].data, s[i].len);
+            ngx_crc32_update(crc, (u_char *) "", 1);
+        }
+
+        return;
+    }
+
+    ngx_crc32_update(crc, a->elts, a->nelts * size);
+}
+
+
+/*
+ * A fingerprint of everything that decides whether a report is accepted.
+ * It prefixes the cache key, so that a location with a stricter policy
+ * never trusts an entry another location verified under a looser one.
+ */
+static uint32_t
+ngx_http_attest_policy_id(ngx_http_attest_loc_conf_t *conf)
+{
+    uint32_t    crc;
+    ngx_uint_t  i, v[7];
+
+    v[0] = conf->gpu;
+    v[1] = conf->cpu;
+    v[2] = conf->report_data;
+    v[3] = conf->tdx_debug;
+    v[4] = conf->report_max;
+    v[5] = conf->gpu_root_crc;
+    v[6] = conf->cpu_root_crc;
+
+    ngx_crc32_init(crc);
+    ngx_crc32_update(&crc, (u_char *) v, sizeof(v));
+
+    ngx_http_attest_crc_list(&crc, conf->image_digests, 0);
+    ngx_http_attest_crc_list(&crc, conf->gpu_drivers, 0);
+    ngx_http_attest_crc_list(&crc, conf->gpu_vbios, 0);
+    ngx_http_attest_crc_list(&crc, conf->mrtd, 48);
+
+    for (i = 0; i < 4; i++) {
+        ngx_http_attest_crc_list(&crc, conf->rtmr[i], 48);
+    }
+
+    ngx_crc32_final(crc);
+
+    return crc;
+}
+
+
 static ngx_int_t
 ngx_http_attest_build_policy(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
 {
@@ -345,6 +408,7 @@ ngx_http_attest_build_policy(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
     }
 
     conf->policy = p;
+    conf->policy_id = ngx_http_attest_policy_id(conf);
 
     return NGX_OK;
 }
@@ -392,6 +456,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->gpu_root == NGX_CONF_UNSET_PTR) {
         conf->gpu_root = prev->gpu_root;
         conf->gpu_root_file = prev->gpu_root_file;
+        conf->gpu_root_crc = prev->gpu_root_crc;
     }
 
     if (conf->gpu_root == NGX_CONF_UNSET_PTR) {
@@ -406,6 +471,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->cpu_root == NGX_CONF_UNSET_PTR) {
         conf->cpu_root = prev->cpu_root;
         conf->cpu_root_file = prev->cpu_root_file;
+        conf->cpu_root_crc = prev->cpu_root_crc;
     }
 
     if (conf->cpu_root == NGX_CONF_UNSET_PTR) {
@@ -791,10 +857,12 @@ ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (gpu) {
         cln->handler = ngx_http_attest_gpu_root_cleanup;
         alcf->gpu_root = root;
+        alcf->gpu_root_crc = ngx_crc32_long(buf, n);
 
     } else {
         cln->handler = ngx_http_attest_cpu_root_cleanup;
         alcf->cpu_root = root;
+        alcf->cpu_root_crc = ngx_crc32_long(buf, n);
     }
 
     return NGX_CONF_OK;

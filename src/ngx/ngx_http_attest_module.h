@@ -110,11 +110,15 @@ typedef struct {
     ngx_flag_t                  tdx_debug;
 
     attest_policy_t            *policy;
+    uint32_t                    policy_id;       /* crc32 of the policy */
+    uint32_t                    gpu_root_crc;
+    uint32_t                    cpu_root_crc;
 } ngx_http_attest_loc_conf_t;
 
 
 typedef struct {
     ngx_str_t                   key;
+    ngx_str_t                   zkey;           /* policy id + key */
     u_char                      nonce[32];
     u_char                      nonce_hex[64];
 

@@ -353,7 +353,8 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             last = 1;
         }
 
-        if (b->flush) {
+        /* the write filter takes recycled (proxy_buffering) bufs as flushes */
+        if (b->flush || b->recycled) {
             flush = 1;
         }
 
