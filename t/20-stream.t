@@ -5,9 +5,9 @@
 # the enforce-mode error event and no [DONE]; the first event reaching the
 # client while the upstream holds the rest, and the response head before
 # the first event is complete; events split into one-byte writes; CRLF
-# line ends; UTF-8 delivered byte-exact; the
-# verdict trailer; data after [DONE] dropped; an upstream cut mid-stream;
-# the access log's final verdict.
+# line ends; UTF-8 delivered byte-exact; the verdict trailer; data after
+# [DONE] dropped; an upstream cut mid-stream; the access log's final
+# verdict.  Every byte boundary, one at a time: t/21-stream-split.t.
 
 use strict;
 use warnings;
@@ -18,6 +18,8 @@ use AttestTest qw(:all);
 use AttestConf;
 use Digest::SHA qw(sha256_hex);
 use Encode qw(decode_utf8);
+use IO::Select;
+use IO::Socket::INET;
 
 plan skip_all => 'module not built (make)' unless module_built();
 
@@ -390,6 +392,44 @@ for my $c (@CONFIGS) {
        ": attest status=verified signer=$signer",
        "$name: gate: verified");
     like(log_line($ngx, $n), qr/^200 verified /, "$name: gate: access log");
+}
+
+# the response head goes out before the first event is complete: the
+# upstream sends its head and 10 bytes of the first line, then holds the
+# rest at its gate; the partial line itself must wait
+
+# reads from $s until $re matches what has arrived, EOF, or $timeout
+sub read_until {
+    my ($s, $re, $timeout) = @_;
+    my ($got, $sel) = ('', IO::Select->new($s));
+    while ($got !~ $re && $sel->can_read($timeout)) {
+        sysread($s, my $buf, 65536) or last;
+        $got .= $buf;
+    }
+    return $got;
+}
+
+for my $c (@CONFIGS) {
+    my ($name, $ngx) = @$c{qw(name ngx)};
+    my $id = 'h' . ++$gate;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ngx->port, Proto => 'tcp',
+                                  Timeout => 5)
+        or die "connect: $!";
+    syswrite $s, request('/v1/chat/completions', 'X-Test-Split-At' => 10,
+                         'X-Test-Gate' => $id, 'X-Test-Gate-Timeout' => 30);
+
+    my $head = read_until($s, qr/\r\n\r\n/, 10);
+    like($head, qr{^HTTP/1\.1 200 }, "$name: head sent while the upstream "
+         . "holds the first line");
+    like($head, qr/\r\n\r\n\z/, "$name: the partial line is held back");
+
+    $agent->release($id);
+    my $r = parse_response($head . read_until($s, qr/(?!)/, 10));
+    close $s;
+    ok($r->{complete}, "$name: the rest follows the release");
+    like($r->{body}, qr/: attest status=verified /,
+         "$name: and verifies");
 }
 
 # events split across TCP writes, one byte per write, in a configuration

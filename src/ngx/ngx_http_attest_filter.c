@@ -24,6 +24,8 @@ ngx_http_output_body_filter_pt    ngx_http_attest_next_body_filter;
 static ngx_int_t ngx_http_attest_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_attest_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_attest_push_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_list_t *list);
 static ngx_int_t ngx_http_attest_fail(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, attest_reason_t reason, const char *detail);
 static ngx_int_t ngx_http_attest_replace_header(ngx_http_request_t *r,
@@ -122,6 +124,15 @@ ngx_int_t
 ngx_http_attest_add_status_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx)
 {
+    return ngx_http_attest_push_verdict(r, ctx, &r->headers_out.headers);
+}
+
+
+/* the verdict as a header (or trailer) named by attest_status_header */
+static ngx_int_t
+ngx_http_attest_push_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_list_t *list)
+{
     u_char                      *p;
     ngx_table_elt_t             *h;
     ngx_http_attest_loc_conf_t  *alcf;
@@ -139,7 +150,7 @@ ngx_http_attest_add_status_header(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_list_push(list);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -160,35 +171,7 @@ ngx_http_attest_add_status_header(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_attest_add_trailer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 {
-    u_char                      *p;
-    ngx_table_elt_t             *h;
-    ngx_http_attest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
-
-    if (ctx->verdict == NGX_HTTP_ATTEST_NONE) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, 64);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    h = ngx_list_push(&r->headers_out.trailers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = alcf->status_header;
-    h->value.data = p;
-    h->value.len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
+    return ngx_http_attest_push_verdict(r, ctx, &r->headers_out.trailers);
 }
 
 
