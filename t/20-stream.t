@@ -6,8 +6,9 @@
 # client while the upstream holds the rest, and the response head before
 # the first event is complete; events split into one-byte writes; CRLF
 # line ends; UTF-8 delivered byte-exact; the verdict trailer; data after
-# [DONE] dropped; an upstream cut mid-stream; the access log's final
-# verdict.  Every byte boundary, one at a time: t/21-stream-split.t.
+# [DONE] dropped; a line over attest_body_max; an upstream cut
+# mid-stream; the access log's final verdict.  Every byte boundary, one
+# at a time: t/21-stream-split.t.
 
 use strict;
 use warnings;
@@ -340,6 +341,45 @@ for my $c (@CONFIGS) {
     my $verdict = qr/: attest status=verified signer=\Q$signer\E\n\n/;
     like($r->{body}, qr/\r\n\r\n${verdict}data: \[DONE\]\r\n\r\n\z/,
          "$name: crlf verdict comment and [DONE]");
+}
+
+# a line over attest_body_max (the first event, 2000 bytes, in one read):
+# enforce ends the stream with the error; report says so at once and
+# forwards the rest verbatim (the long line too), with the trailer
+
+for my $mode (qw(enforce report)) {
+    my $ngx = AttestTest::Nginx->start(
+        http => AttestConf::gateway($agent, mode => $mode,
+                                    loc_extra => 'attest_body_max 1k;'));
+    my $name = "$mode/attest_body_max 1k";
+    my $r = stream($ngx, 'X-Test-Event-Size' => 2000, TE => 'trailers');
+    my @ev = @{ $r->{events} };
+
+    ok($r->{complete}, "$name: response ends properly");
+    like($r->{log}, qr/^200 failed body_too_large /,
+         "$name: access log says body_too_large");
+    is($r->{trailers}{'x-attestation-status'} // '',
+       'failed; reason=body_too_large', "$name: verdict trailer");
+
+    if ($mode eq 'enforce') {
+        is(scalar @ev, 1, "$name: nothing but the error event");
+        my $e = eval { decode_json($ev[0]{data} // '') } // {};
+        is($ev[0]{event} // '', 'error', "$name: error event");
+        is($e->{error}{code} // '', 'body_too_large', "$name: error code");
+        ok(!has_done($r), "$name: no [DONE]");
+    } else {
+        is($ev[0]{raw} // '', ': attest status=failed reason=body_too_large',
+           "$name: the failure comment comes first");
+        my @data = data_events($r);
+        is(scalar @data, 2, "$name: both data events forwarded");
+        like($data[0]{data} // '', qr/^\{"id":.*"role":"assistant".*\}$/,
+             "$name: the long line forwarded whole");
+        cmp_ok(length($data[0]{data} // ''), '>', 1024,
+               "$name: and it is over the limit");
+        is($ev[-1]{data} // '', '[DONE]', "$name: [DONE] forwarded");
+    }
+
+    unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, "$name: no alerts");
 }
 
 # an upstream cut mid-stream cuts the client too

@@ -96,8 +96,8 @@ ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
         h->hash = 1;
         ngx_str_set(&h->key, "Trailer");
         h->value = alcf->status_header;
-    #if (nginx_version >= 1023000)
-    h->next = NULL;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
 #endif
     }
 
@@ -328,6 +328,7 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_chain_t *in)
 {
     size_t                       n;
+    u_char                      *start;
     ngx_int_t                    rc;
     ngx_uint_t                   last, flush, drop;
     ngx_buf_t                   *b;
@@ -365,6 +366,7 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                 break;
             }
 
+            start = b->pos;
             n = attest_sse_feed(ctx->sse, b->pos, b->last - b->pos, &line);
             b->pos += n;
 
@@ -373,21 +375,44 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             }
 
             if (line.type == ATTEST_SSE_ERROR) {
-                attest_err_clear(&err);
-                attest_fail(&err, ATTEST_BODY_TOO_LARGE,
-                            "stream line longer than attest_body_max");
+                /* the error is sticky: every later buffer comes here too */
 
-                if (ngx_http_attest_sse_verdict(r, ctx, &o,
-                                                ATTEST_BODY_TOO_LARGE,
-                                                err.detail)
+                if (ctx->sse_done) {
+                    /* after [DONE]: dropped like any other line */
+                    break;
+                }
+
+                if (!ctx->sse_ended) {
+                    attest_err_clear(&err);
+                    attest_fail(&err, ATTEST_BODY_TOO_LARGE,
+                                "stream line longer than attest_body_max");
+
+                    if (ngx_http_attest_sse_verdict(r, ctx, &o,
+                                                    ATTEST_BODY_TOO_LARGE,
+                                                    err.detail)
+                        != NGX_OK)
+                    {
+                        return NGX_ERROR;
+                    }
+
+                    if (ctx->state != NGX_HTTP_ATTEST_STREAM) {
+                        /* enforce: the error event was the last word */
+                        break;
+                    }
+                }
+
+                /*
+                 * report mode: the rest goes on verbatim and unverified,
+                 * still through here so that the trailer follows; the
+                 * feed took the whole buffer, so forward it from where
+                 * this line's bytes in it begin (a head of the line held
+                 * from earlier buffers is gone with the accumulator)
+                 */
+                if (ngx_http_attest_sse_emit(r, ctx, &o, start,
+                                             b->last - start)
                     != NGX_OK)
                 {
                     return NGX_ERROR;
-                }
-
-                /* report mode: pass the rest as it comes, unverified */
-                if (ctx->state == NGX_HTTP_ATTEST_STREAM) {
-                    ctx->state = NGX_HTTP_ATTEST_PASS;
                 }
 
                 break;
@@ -488,17 +513,6 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             {
                 return NGX_ERROR;
             }
-        }
-
-        if (ctx->state == NGX_HTTP_ATTEST_PASS) {
-            /* report mode after an overlong line: forward verbatim */
-            if (ngx_http_attest_sse_emit(r, ctx, &o, b->pos, b->last - b->pos)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            b->pos = b->last;
         }
     }
 

@@ -14,7 +14,7 @@
 
 
 #ifndef FUZZ_TESTDATA
-#define FUZZ_TESTDATA  "../shared/testdata"
+#define FUZZ_TESTDATA  "tests/testdata"
 #endif
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Seed corpora for the libFuzzer targets, made from the real evidence in
-the shared test data (and, when present, the generated unit-test vectors
-in build/vectors).  Python's json, base64 and t/upstream/ethsign.py write
-them, never the C code under test.
+the vendored tests/testdata (and, when present, the generated unit-test
+vectors in build/vectors).  Python's json, base64 and
+t/upstream/ethsign.py write them, never the C code under test.
 
     make_seeds.py OUTDIR
 
@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(TOP, "t", "upstream"))
 import ethsign  # noqa: E402
 
 TESTDATA = os.environ.get("ATTEST_TESTDATA",
-                          os.path.join(TOP, "..", "shared", "testdata"))
+                          os.path.join(TOP, "tests", "testdata"))
 VECTORS = os.environ.get("ATTEST_VECTORS", os.path.join(TOP, "build",
                                                          "vectors"))
 

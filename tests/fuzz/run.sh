@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.."
 OUT=build/fuzz
 CLANG=${CLANG:-clang}
 PYTHON=${PYTHON:-/usr/bin/python3}
-TESTDATA=${ATTEST_TESTDATA:-$(cd ../shared/testdata 2>/dev/null && pwd)}
+TESTDATA=${ATTEST_TESTDATA:-$(cd tests/testdata 2>/dev/null && pwd)}
 ALL="report sse jsonhash sig gpu tdx"
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then

@@ -203,7 +203,6 @@ def main():
 
     # --- signature_malformed ----------------------------------------------
     body = sig[2:]
-    r_int = int(body[:64], 16)
     bad_sigs = [
         ("sig_empty", "", "0 hex digits"),
         ("sig_prefix_only", "0x", "0 hex digits"),

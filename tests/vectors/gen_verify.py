@@ -3,7 +3,7 @@
 made by the Python test doubles, never by the C code under test:
 t/upstream/gpu_evidence.py (GPU evidence), t/upstream/tdx_quote.py (TDX
 quotes), t/upstream/ethsign.py (the signing address), and the real
-evidence in the shared test data.
+evidence in the vendored tests/testdata.
 
     gen_verify.py OUTDIR
 
@@ -67,7 +67,7 @@ SEED = int(os.environ.get("ATTEST_VECTOR_SEED", "20240607"))
 
 # the same place as tap_testdata() in tests/unit/tap.h
 TESTDATA = os.environ.get("ATTEST_TESTDATA",
-                          os.path.join(TOP, "..", "shared", "testdata"))
+                          os.path.join(TOP, "tests", "testdata"))
 
 REAL_GPU_NONCE = ("931d8dd0add203ac3d8b4fbde75e1152"
                   "78eefcdceac5b87671a748f32364dfcb")
@@ -131,7 +131,6 @@ def main():
             del r[k]
         return json.dumps(r)
 
-    rd_nonce = tdx_quote.report_data_nonce(nonce)
     reports = {
         "ok": report(),
         "ok_v5": report(cpu_part=cpu(version=5)),
