@@ -509,4 +509,39 @@ for my $c (@CONFIGS) {
          "$c->{name}: error log names the failed stream check");
 }
 
+# a signed stream that ends cleanly without [DONE], and an unsigned
+# "data:x" event (data to an SSE client, outside the agent's hash)
+
+for my $mode (qw(enforce report)) {
+    my $ngx = $ngx{"$mode/strip/buffering=off"};
+
+    my $r = stream($ngx, 'X-Test-Mode' => 'stream_no_done', TE => 'trailers');
+    like($r->{log}, qr/^200 failed stream_truncated /,
+         "$mode: a signed stream without [DONE] is stream_truncated");
+    is($r->{trailers}{'x-attestation-status'} // '',
+       'failed; reason=stream_truncated', "$mode: ... in the trailer");
+    ok(!has_done($r), "$mode: ... and no [DONE] is made up");
+    if ($mode eq 'enforce') {
+        is($r->{events}[-1]{event} // '', 'error', "$mode: ... error event");
+    } else {
+        like($r->{body}, qr/^: attest status=failed reason=stream_truncated$/m,
+             "$mode: ... failure comment");
+    }
+
+    $r = stream($ngx, 'X-Test-Mode' => 'data_no_space', TE => 'trailers');
+    like($r->{log}, qr/^200 failed body_mismatch /,
+         "$mode: an unsigned data:x event is body_mismatch");
+    if ($mode eq 'enforce') {
+        unlike($r->{body}, qr/injected/,
+               "$mode: ... and never reaches the client");
+        is($r->{events}[-1]{event} // '', 'error', "$mode: ... error event");
+        ok(!has_done($r), "$mode: ... no [DONE]");
+    } else {
+        like($r->{body}, qr/injected/, "$mode: ... passed (report)");
+        like($r->{body}, qr/^: attest status=failed reason=body_mismatch$/m,
+             "$mode: ... failure comment");
+        ok(has_done($r), "$mode: ... then [DONE]");
+    }
+}
+
 done_testing();

@@ -38,7 +38,9 @@ non-streamed only: gzip, chunked; knobs X-Test-Body-Size (exact body
 stream only: stream_cut, stream_no_signature, sig_before_data,
   stream_tamper, crlf, split_at (X-Test-Split-At: k|all), gate
   (X-Test-Gate: ID, implied by the header), data_after_done,
-  stream_other_signer, stream_malformed_signature; knobs
+  stream_other_signer, stream_malformed_signature, stream_no_done (ends
+  cleanly without [DONE]), data_no_space (an unsigned "data:x" event);
+  knobs
   X-Test-Stream-Events (5), X-Test-Event-Size, X-Test-Chunk-Delay (0.01 s),
   X-Test-Gate-Timeout (10 s).
 
@@ -792,7 +794,12 @@ class Handler(BaseHTTPRequestHandler):
         if "stream_no_signature" not in modes:
             plan.append(sig_event)
         plan += events[signed:]
-        plan.append(event(b"[DONE]"))
+        if "data_no_space" in modes:
+            # "data:" without its space: data to an SSE client, but
+            # outside the agent's hash
+            plan.insert(1, b'data:{"injected":true}' + eol + eol)
+        if "stream_no_done" not in modes:
+            plan.append(event(b"[DONE]"))
         if "data_after_done" in modes:
             plan.append(event(chunk_object(cid, created, name,
                                            {"content": "late"}, None)))
