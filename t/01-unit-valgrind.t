@@ -8,27 +8,28 @@ use strict;
 use warnings;
 use Test::More;
 
-my @bins = sort glob('build/tests/test_*');
+my @bins = sort grep { -f && -x } glob('build/tests/test_*');
+mkdir 'build/valgrind';
 plan skip_all => 'unit tests not built (make unit)' unless @bins;
 
 my ($vg) = grep { -x "$_/valgrind" } split /:/, $ENV{PATH} // '';
 BAIL_OUT('valgrind is missing: run make deps') unless $vg;
 
 for my $bin (@bins) {
-    next unless -x $bin && -f $bin;
-
-    my $log = "$bin.valgrind.log";
+    (my $name = $bin) =~ s{.*/}{};
+    my $log = "build/valgrind/$name.log";
+    my $out = "build/valgrind/$name.out";
     my $rc = system("valgrind --quiet --error-exitcode=99 --leak-check=full "
                     . "--errors-for-leak-kinds=definite,indirect "
                     . "--show-leak-kinds=definite,indirect "
                     . "--track-origins=yes --log-file=$log $bin "
-                    . ">$bin.valgrind.out 2>&1");
+                    . ">$out 2>&1");
     my $code = $rc >> 8;
 
     ok($code != 99, "$bin: no memory error or leak under valgrind")
         or diag(do { local (@ARGV, $/) = ($log); <> });
     is($code, 0, "$bin: passes under valgrind")
-        or diag("see $bin.valgrind.out");
+        or diag("see $out");
 }
 
 done_testing();
