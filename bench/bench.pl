@@ -10,7 +10,7 @@
 #       [--rps-reps 2] [--duration 2] [--conns 8]
 #       [--mem-big-events 800] [--mem-event-size 65536]
 #       [--mem-small-events 50] [--mem-small-event-size 1024]
-#       [--sections abc] [--quick]
+#       [--sections abc] [--raw FILE] [--quick]
 #
 # Upstreams:
 #   agent   the agent double (t/upstream/agent.py); Python, it signs every
@@ -41,11 +41,12 @@ my %o = (reps => 7, events => 200, 'chunk-delay' => 0.005,
          'rps-reps' => 2, duration => 2, conns => 8,
          'mem-big-events' => 800, 'mem-event-size' => 65536,
          'mem-small-events' => 50, 'mem-small-event-size' => 1024,
-         out => undef, loadgen => undef, quick => 0, sections => 'abc');
+         out => undef, raw => undef, loadgen => undef, quick => 0,
+         sections => 'abc');
 GetOptions(\%o, 'reps=i', 'events=i', 'chunk-delay=f', 'rps-reps=i',
            'duration=f', 'conns=i', 'mem-big-events=i', 'mem-event-size=i',
            'mem-small-events=i', 'mem-small-event-size=i', 'out=s',
-           'loadgen=s', 'quick', 'sections=s')
+           'loadgen=s', 'quick', 'sections=s', 'raw=s')
     or die "usage: see the head of $0\n";
 if ($o{quick}) {
     @o{qw(reps rps-reps duration mem-big-events)} = (3, 1, 1, 160);
@@ -57,6 +58,7 @@ die "bench: module not built: " . module_path() . " (make module)\n"
 
 my $T0 = time;
 my @OUT;
+my %RAW;        # every loadgen result, for --raw
 my $LOAD0 = (split ' ', slurp('/proc/loadavg'))[0];
 
 sub say_ {
@@ -433,6 +435,7 @@ my $st_agent = stream_pair('agent', '/plain/v1/chat/completions',
                            '/v1/chat/completions',
                            'X-Test-Stream-Events' => $N,
                            'X-Test-Chunk-Delay' => $PACE);
+$RAW{streaming} = {sse => $st_replay, agent => $st_agent};
 
 say_("(a) streaming: $N events ${\ ($PACE * 1000)} ms apart, $o{reps} runs "
      . "per location, interleaved (ms)");
@@ -477,6 +480,7 @@ for my $rep (1 .. $o{'rps-reps'}) {
     }
 }
 
+$RAW{non_streaming} = \%res;
 say_("(b) non-streaming: requests/s with $o{conns} connections, latency "
      . "with 1 (ms); medians of $o{'rps-reps'} runs of $o{duration} s");
 say_(sprintf('    %-15s %9s %9s %6s %9s %9s %9s %9s %6s', 'upstream body',
@@ -551,6 +555,7 @@ my %mem;
 for my $m (@mem) {
     $mem{$m->[0]} = memory(@$m[1 .. 3]);
 }
+$RAW{memory} = \%mem;
 
 say_('(c) memory: nginx worker peak RSS (VmHWM), a fresh nginx per run, '
      . 'client reading at full speed');
@@ -584,4 +589,11 @@ if ($o{out}) {
     print $fh join("\n", @OUT), "\n";
     close $fh;
     note_("results written to $o{out}");
+}
+
+if ($o{raw}) {
+    open my $fh, '>', $o{raw} or die "bench: $o{raw}: $!\n";
+    print $fh encode_json({options => \%o, %RAW}), "\n";
+    close $fh;
+    note_("raw results written to $o{raw}");
 }

@@ -23,4 +23,5 @@ if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ]; then
         bench/loadgen.c
 fi
 
-exec perl bench/bench.pl --loadgen "$LOADGEN" --out bench/results.txt "$@"
+exec perl bench/bench.pl --loadgen "$LOADGEN" --out bench/results.txt \
+    --raw "$BUILD/bench/results.json" "$@"

@@ -544,6 +544,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
+        # like a real server: say so when this response ends the
+        # connection (the client asked for close, or spoke HTTP/1.0),
+        # or nginx may keep a dead connection for the next request
+        if self.close_connection and not any(
+                n.lower() == "connection" for n, _ in headers):
+            self.send_header("Connection", "close")
         self.end_headers()
 
     def write_pieces(self, pieces, delay):
