@@ -13,7 +13,7 @@ use File::Temp qw(tempdir);
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf;
+use AttestConf qw(verdict ask_key key_log_line);
 
 plan skip_all => 'module not built (make)' unless module_built();
 
@@ -38,23 +38,6 @@ sub evidence {
     return AttestConf::evidence($agent, gpu => $gpu, cpu => 'off');
 }
 
-sub ask {
-    my ($ngx, $key, $test_mode) = @_;
-    my %h = ('X-Model-Id' => $key);
-    $h{'X-Test-Mode'} = $test_mode if $test_mode;
-    return post_json($ngx->url('/v1/chat/completions'), $chat, \%h);
-}
-
-sub verdict { $_[0]{headers}{'x-attestation-status'} // '(none)' }
-
-# the attest access log line of a key (written after the response)
-sub log_line {
-    my ($ngx, $key) = @_;
-    return wait_for(sub {
-        (grep { / key=\Q$key\E / } AttestConf::log_lines($ngx))[-1] }, 5)
-        // '(no log line)';
-}
-
 sub completions { $agent->stats->{completion} }
 sub fetches     { $agent->stats->{attestation} }
 
@@ -65,8 +48,8 @@ sub check {
     my ($ngx, $mode, $label, $test_mode, $want, $gpu_text) = @_;
     my $key = fresh_key($test_mode || 'ok');
     my $before = completions();
-    my $r = ask($ngx, $key, $test_mode);
-    my $line = log_line($ngx, $key);
+    my $r = ask_key($ngx, $key, $test_mode);
+    my $line = key_log_line($ngx, $key);
     my $reached = completions() - $before;
 
     if ($want eq 'verified') {
@@ -216,7 +199,7 @@ for my $mode (qw(enforce report)) {
     my $c0 = completions();
     my $n = 0;
     for (1 .. 5) {
-        $n++ if verdict(ask($ngx, $key)) eq 'verified';
+        $n++ if verdict(ask_key($ngx, $key)) eq 'verified';
     }
     is($n, 5, 'cache: 5 requests verified');
     is(fetches() - $f0, 1, 'cache: one attestation fetch for 5 requests');
@@ -235,7 +218,7 @@ for my $mode (qw(enforce report)) {
     $f0 = fetches();
     $n = 0;
     for (1 .. 4) {
-        $n++ if verdict(ask($opt, $key, 'gpu_absent')) eq 'verified';
+        $n++ if verdict(ask_key($opt, $key, 'gpu_absent')) eq 'verified';
     }
     is($n, 4, 'cache: optional, absent: 4 requests verified');
     is(fetches() - $f0, 1, 'cache: optional, absent: one fetch');
@@ -244,7 +227,7 @@ for my $mode (qw(enforce report)) {
     $key = fresh_key('cached-bad');
     $f0 = fetches();
     for (1 .. 3) {
-        ask($ngx, $key, 'gpu_bad_signature');
+        ask_key($ngx, $key, 'gpu_bad_signature');
     }
     is(fetches() - $f0, 3, 'cache: refused evidence is fetched again');
 }

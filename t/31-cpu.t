@@ -14,7 +14,7 @@ use File::Temp qw(tempdir);
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf;
+use AttestConf qw(verdict ask_key key_log_line);
 
 plan skip_all => 'module not built (make)' unless module_built();
 
@@ -33,7 +33,6 @@ like($_, qr/^[0-9a-f]{96}$/, 'agent: default RTMR') for @RTMR;
 
 my $CPU_OK = 'verified mrtd=' . substr($MRTD, 0, 16) . '...';
 
-my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
 my $seq = 0;
 
 # a fresh attest_key per case, so that no cached verdict answers for it
@@ -50,23 +49,6 @@ sub evidence {
     return AttestConf::evidence($agent, gpu => 'off', cpu => $cpu);
 }
 
-sub ask {
-    my ($ngx, $key, $test_mode) = @_;
-    my %h = ('X-Model-Id' => $key);
-    $h{'X-Test-Mode'} = $test_mode if $test_mode;
-    return post_json($ngx->url('/v1/chat/completions'), $chat, \%h);
-}
-
-sub verdict { $_[0]{headers}{'x-attestation-status'} // '(none)' }
-
-# the attest access log line of a key (written after the response)
-sub log_line {
-    my ($ngx, $key) = @_;
-    return wait_for(sub {
-        (grep { / key=\Q$key\E / } AttestConf::log_lines($ngx))[-1] }, 5)
-        // '(no log line)';
-}
-
 sub completions { $agent->stats->{completion} }
 sub fetches     { $agent->stats->{attestation} }
 
@@ -78,8 +60,8 @@ sub check {
     my ($ngx, $mode, $label, $test_mode, $want, $cpu_text, $binding) = @_;
     my $key = fresh_key($test_mode || 'ok');
     my $before = completions();
-    my $r = ask($ngx, $key, $test_mode);
-    my $line = log_line($ngx, $key);
+    my $r = ask_key($ngx, $key, $test_mode);
+    my $line = key_log_line($ngx, $key);
     my $reached = completions() - $before;
 
     if ($want eq 'verified') {
@@ -282,7 +264,7 @@ for my $c (@configs) {
     my $c0 = completions();
     my $n = 0;
     for (1 .. 5) {
-        $n++ if verdict(ask($ngx, $key)) eq 'verified';
+        $n++ if verdict(ask_key($ngx, $key)) eq 'verified';
     }
     is($n, 5, 'cache: 5 requests verified');
     is(fetches() - $f0, 1, 'cache: one attestation fetch for 5 requests');
@@ -296,7 +278,7 @@ for my $c (@configs) {
 
     $key = fresh_key('cached-bad');
     $f0 = fetches();
-    ask($ngx, $key, 'cpu_bad_signature') for 1 .. 3;
+    ask_key($ngx, $key, 'cpu_bad_signature') for 1 .. 3;
     is(fetches() - $f0, 3, 'cache: a refused quote is fetched again');
 }
 

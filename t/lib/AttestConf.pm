@@ -15,6 +15,33 @@ package AttestConf;
 use strict;
 use warnings;
 
+use Exporter 'import';
+use AttestTest qw(post_json wait_for);
+
+our @EXPORT_OK = qw(verdict ask_key key_log_line);
+
+my $CHAT = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
+
+# the verdict header of a response
+sub verdict { $_[0]{headers}{'x-attestation-status'} // '(none)' }
+
+# a completion through the gateway for cache key $key (a fresh key is a
+# fresh fetch), with the agent's X-Test-Mode when given
+sub ask_key {
+    my ($ngx, $key, $test_mode) = @_;
+    my %h = ('X-Model-Id' => $key);
+    $h{'X-Test-Mode'} = $test_mode if $test_mode;
+    return post_json($ngx->url('/v1/chat/completions'), $CHAT, \%h);
+}
+
+# the attest access log line of a key (written after the response)
+sub key_log_line {
+    my ($ngx, $key) = @_;
+    return wait_for(sub {
+        (grep { / key=\Q$key\E / } log_lines($ngx))[-1] }, 5)
+        // '(no log line)';
+}
+
 sub gateway {
     my ($agent, %o) = @_;
 
