@@ -377,6 +377,15 @@ for my $mode (qw(enforce report)) {
         cmp_ok(length($data[0]{data} // ''), '>', 1024,
                "$name: and it is over the limit");
         is($ev[-1]{data} // '', '[DONE]', "$name: [DONE] forwarded");
+
+        # the long line split across two reads: its head, held by the
+        # accumulator when the limit is crossed, is forwarded too
+        $r = stream($ngx, 'X-Test-Event-Size' => 2000,
+                    'X-Test-Mode' => 'split_at', 'X-Test-Split-At' => 600);
+        @data = data_events($r);
+        like($data[0]{data} // '', qr/^\{"id":.*"role":"assistant".*\}$/,
+             "$name: a long line split across reads forwarded whole");
+        is(scalar @data, 2, "$name: ... and both data events");
     }
 
     unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, "$name: no alerts");

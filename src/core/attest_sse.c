@@ -440,9 +440,15 @@ attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
 
 failed:
 
+    /*
+     * hand back the head of the line held from earlier calls, so that a
+     * caller that goes on unverified (report mode) loses no byte
+     */
     s->failed = 1;
-    s->pending = 0;
     line->type = ATTEST_SSE_ERROR;
+    line->data = s->pending ? s->buf : NULL;
+    line->len = s->pending;
+    s->pending = 0;
 
     return len;
 }

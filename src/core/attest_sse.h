@@ -62,7 +62,10 @@ typedef enum {
     ATTEST_SSE_SIG_DATA,      /* the data line of the signature event */
     ATTEST_SSE_BLANK,         /* empty line: end of an event */
     ATTEST_SSE_OTHER,         /* comments, other fields, other events */
-    ATTEST_SSE_ERROR          /* line longer than max_line: stop feeding */
+    ATTEST_SSE_ERROR          /* line longer than max_line, sticky: the
+                                 input is consumed whole, and the first
+                                 time data/len hold the head of the line
+                                 kept from earlier calls */
 } attest_sse_line_e;
 
 typedef struct {

@@ -404,13 +404,17 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                 /*
                  * report mode: the rest goes on verbatim and unverified,
                  * still through here so that the trailer follows; the
-                 * feed took the whole buffer, so forward it from where
-                 * this line's bytes in it begin (a head of the line held
-                 * from earlier buffers is gone with the accumulator)
+                 * feed took the whole buffer: forward the head of the
+                 * line it held from earlier buffers, then this buffer
+                 * from where the line's bytes in it begin
                  */
-                if (ngx_http_attest_sse_emit(r, ctx, &o, start,
-                                             b->last - start)
-                    != NGX_OK)
+                if ((line.len
+                     && ngx_http_attest_sse_emit(r, ctx, &o, line.data,
+                                                 line.len)
+                        != NGX_OK)
+                    || ngx_http_attest_sse_emit(r, ctx, &o, start,
+                                                b->last - start)
+                       != NGX_OK)
                 {
                     return NGX_ERROR;
                 }
