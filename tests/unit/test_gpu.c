@@ -396,11 +396,8 @@ test_sample(const attest_gpu_root_t *root, const uint8_t *nonce,
      * Some lengths here; all of 1..100 with the test double's shorter
      * (cheaper under valgrind) chain in test_vectors().
      */
-    ok(trailing_verify(root, nonce, ev, pem, 1, 3)
-       && trailing_verify(root, nonce, ev, pem, 31, 32)
-       && trailing_verify(root, nonce, ev, pem, 95, 97)
-       && trailing_verify(root, nonce, ev, pem, 100, 100),
-       "sample with 1-3, 31, 32, 95-97, 100 trailing bytes verifies");
+    ok(trailing_verify(root, nonce, ev, pem, 1, 100),
+       "sample with 1..100 trailing bytes verifies");
 
     /* truncated at every length: fails during parsing, never crashes */
     all = 1;
