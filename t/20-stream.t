@@ -553,4 +553,26 @@ for my $mode (qw(enforce report)) {
     }
 }
 
+# HTTP/2 (h2c, curl): the verdict trailer comes in the trailing HEADERS
+
+SKIP: {
+    my $v = `curl --version 2>/dev/null` // '';
+    skip 'curl without HTTP/2', 4 unless $v =~ /\bHTTP2\b/;
+
+    my $http = AttestConf::gateway($agent);
+    $http =~ s/listen 127\.0\.0\.1:%%PORT%%;/listen 127.0.0.1:%%PORT%% http2;/;
+    my $ngx = AttestTest::Nginx->start(http => $http);
+    my $url = $ngx->url('/v1/chat/completions');
+
+    for my $m ('', 'stream_tamper') {
+        my $out = `curl -s -i --http2-prior-knowledge -X POST '$url' \\
+            -H 'X-Test-Stream-Events: 2' -H 'X-Test-Mode: $m' \\
+            -d '$BODY' 2>&1`;
+        my $want = $m ? 'failed; reason=body_mismatch' : 'verified';
+        like($out, qr{^HTTP/2 200}m, "h2 $m: 200");
+        like($out, qr/\n\s*x-attestation-status: \Q$want\E\s*\z/i,
+             "h2 $m: verdict trailer after the body");
+    }
+}
+
 done_testing();
