@@ -132,4 +132,26 @@ tap_vectors(void)
     return d ? d : "build/vectors";
 }
 
+/*
+ * A generated vectors file, tap_vectors()/name, whole; on failure a failed
+ * test says to run make vectors, and NULL comes back.
+ */
+static inline unsigned char *
+tap_vector_file(const char *name, size_t *len)
+{
+    char            path[512];
+    unsigned char  *file;
+
+    snprintf(path, sizeof(path), "%s/%s", tap_vectors(), name);
+
+    *len = 0;
+    file = tap_slurp(path, len);
+
+    if (!ok(file != NULL, "read %s", path)) {
+        tap_diag("  run make vectors first");
+    }
+
+    return file;
+}
+
 #endif /* ATTEST_TAP_H */

@@ -443,17 +443,13 @@ test_recover_failures(void)
 static void
 test_personal_vectors(void)
 {
-    char            path[512], hex[65], *line, *tab, *nl, *end;
+    char            hex[65], *line, *tab, *nl, *end;
     size_t          len, n, lines, bad;
     uint8_t        *text, d[32];
     unsigned char  *file;
 
-    snprintf(path, sizeof(path), "%s/eth_personal.txt", tap_vectors());
-
-    len = 0;
-    file = tap_slurp(path, &len);
-    if (!ok(file != NULL, "read %s", path)) {
-        tap_diag("  run make vectors first");
+    file = tap_vector_file("eth_personal.txt", &len);
+    if (file == NULL) {
         return;
     }
 
@@ -611,18 +607,14 @@ check_sig_line(size_t no, const char *addr_s, size_t addr_len,
 static void
 test_sig_vectors(void)
 {
-    char            path[512], *line, *tab1, *tab2, *nl, *end;
+    char            *line, *tab1, *tab2, *nl, *end;
     size_t          len, n, lines;
     uint8_t        *text;
     unsigned char  *file;
     int             v27, v0, pfx, nopfx;
 
-    snprintf(path, sizeof(path), "%s/eth_sigs.txt", tap_vectors());
-
-    len = 0;
-    file = tap_slurp(path, &len);
-    if (!ok(file != NULL, "read %s", path)) {
-        tap_diag("  run make vectors first");
+    file = tap_vector_file("eth_sigs.txt", &len);
+    if (file == NULL) {
         return;
     }
 

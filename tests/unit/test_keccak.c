@@ -180,18 +180,14 @@ test_incremental(void)
 static void
 test_vectors(void)
 {
-    char             path[512], hex[65], *line, *tab, *nl, *end;
+    char             hex[65], *line, *tab, *nl, *end;
     size_t           len, n, lines, bad, half;
     uint8_t         *in, d[32];
     unsigned char   *file;
     attest_keccak_t  k;
 
-    snprintf(path, sizeof(path), "%s/keccak.txt", tap_vectors());
-
-    len = 0;
-    file = tap_slurp(path, &len);
-    if (!ok(file != NULL, "read %s", path)) {
-        tap_diag("  run make vectors first");
+    file = tap_vector_file("keccak.txt", &len);
+    if (file == NULL) {
         return;
     }
 
