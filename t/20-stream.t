@@ -16,7 +16,7 @@ use Test::More;
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf;
+use AttestConf qw(stream_request log_size log_line normalize);
 use Digest::SHA qw(sha256_hex);
 use Encode qw(decode_utf8);
 use IO::Select;
@@ -56,53 +56,16 @@ for my $buf (qw(off on)) {
 my $BODY = encode_json({model => 'm', stream => JSON::PP::true(),
                         messages => [{role => 'user', content => 'hi'}]});
 
-# a raw streaming request; X-Test-Stream-Events defaults to 2 (small)
-sub request {
-    my ($path, %h) = @_;
-    $h{'X-Test-Stream-Events'} //= 2;
-    my $req = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-            . "Content-Type: application/json\r\n"
-            . "Content-Length: " . length($BODY) . "\r\n"
-            . "Connection: close\r\n";
-    $req .= "$_: $h{$_}\r\n" for sort keys %h;
-    return "$req\r\n$BODY";
-}
-
-# the attest access log (AttestConf's) read from a byte offset: the size
-# before a request, then its line, which nginx writes when the connection
-# closes (so wait for it)
-sub log_size { (-s $_[0]->prefix . '/logs/attest.log') // 0 }
-
-sub log_line {
-    my ($ngx, $off) = @_;
-    my $line;
-    wait_for(sub {
-        open my $fh, '<', $ngx->prefix . '/logs/attest.log' or return 0;
-        seek $fh, $off, 0;
-        $line = <$fh>;
-        return defined $line && $line =~ s/\n\z//;
-    }, 5);
-    return $line // '(no log line)';
-}
-
 # a whole streamed response through the gateway: parse_response's fields
 # plus {events} and {log}
 sub stream {
     my ($ngx, %h) = @_;
     my $n = log_size($ngx);
     my $r = parse_response(raw_http($ngx->port,
-                                    request('/v1/chat/completions', %h), 10));
+                                    stream_request('/v1/chat/completions', %h), 10));
     $r->{events} = parse_sse($r->{body});
     $r->{log} = log_line($ngx, $n);
     return $r;
-}
-
-# ids and timestamps differ between requests; everything else must not
-sub normalize {
-    my ($body) = @_;
-    $body =~ s/chatcmpl-[0-9a-f]{32}/chatcmpl-ID/g;
-    $body =~ s/"created":\d+/"created":0/g;
-    return $body;
 }
 
 sub strip_sig { my ($b) = @_; $b =~ s/event: signature\r?\n[^\n]*\n\r?\n//g;
@@ -170,7 +133,7 @@ sub has_done {
 
 # the upstream's own bytes for the same request, without the module
 my $plain_raw = raw_http($ngx{'enforce/strip/buffering=off'}->port,
-                         request('/plain/chat/completions'), 10);
+                         stream_request('/plain/chat/completions'), 10);
 my $plain = parse_response($plain_raw);
 my $UPSTREAM = normalize(strip_sig($plain->{body}));
 like($plain->{body}, qr/^event: signature\n/m,
@@ -396,7 +359,7 @@ for my $mode (qw(enforce report)) {
 for my $c (@CONFIGS) {
     my ($name, $ngx) = @$c{qw(name ngx)};
     my $n = log_size($ngx);
-    my $st = sse_read($ngx->port, request('/v1/chat/completions',
+    my $st = sse_read($ngx->port, stream_request('/v1/chat/completions',
                                           'X-Test-Mode' => 'stream_cut'),
                       undef, timeout => 10);
 
@@ -422,7 +385,7 @@ for my $c (@CONFIGS) {
     my $released = 0;
     my @seen;   # released yet, at each event's arrival
     my $n = log_size($ngx);
-    my $st = sse_read($ngx->port, request('/v1/chat/completions',
+    my $st = sse_read($ngx->port, stream_request('/v1/chat/completions',
                                           'X-Test-Gate' => $id,
                                           'X-Test-Gate-Timeout' => 30),
                       undef, timeout => 10, on_event => sub {
@@ -465,7 +428,7 @@ for my $c (@CONFIGS) {
                                   PeerPort => $ngx->port, Proto => 'tcp',
                                   Timeout => 5)
         or die "connect: $!";
-    syswrite $s, request('/v1/chat/completions', 'X-Test-Split-At' => 10,
+    syswrite $s, stream_request('/v1/chat/completions', 'X-Test-Split-At' => 10,
                          'X-Test-Gate' => $id, 'X-Test-Gate-Timeout' => 30);
 
     my $head = read_until($s, qr/\r\n\r\n/, 10);

@@ -12,7 +12,7 @@ use Test::More;
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf;
+use AttestConf qw(stream_request log_size log_line normalize);
 
 plan skip_all => 'module not built (make)' unless module_built();
 
@@ -23,47 +23,13 @@ my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent));
 my $BODY = encode_json({model => 'm', stream => JSON::PP::true(),
                         messages => [{role => 'user', content => 'hi'}]});
 
-sub request {
-    my ($path, %h) = @_;
-    $h{'X-Test-Stream-Events'} //= 2;
-    my $req = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-            . "Content-Type: application/json\r\n"
-            . "Content-Length: " . length($BODY) . "\r\n"
-            . "Connection: close\r\n";
-    $req .= "$_: $h{$_}\r\n" for sort keys %h;
-    return "$req\r\n$BODY";
-}
-
-# the attest access log from a byte offset: nginx writes a request's line
-# when the connection closes, so wait for it
-sub log_size { (-s $ngx->prefix . '/logs/attest.log') // 0 }
-
-sub log_line {
-    my ($off) = @_;
-    my $line;
-    wait_for(sub {
-        open my $fh, '<', $ngx->prefix . '/logs/attest.log' or return 0;
-        seek $fh, $off, 0;
-        $line = <$fh>;
-        return defined $line && $line =~ s/\n\z//;
-    }, 5);
-    return $line // '(no log line)';
-}
-
 sub stream {
     my ($path, %h) = @_;
-    my $n = log_size();
-    my $r = parse_response(raw_http($ngx->port, request($path, %h), 10));
-    $r->{log} = log_line($n) if $path =~ m{^/v1/};
+    my $n = log_size($ngx);
+    my $r = parse_response(raw_http($ngx->port, stream_request($path, %h),
+                                    10));
+    $r->{log} = log_line($ngx, $n) if $path =~ m{^/v1/};
     return $r;
-}
-
-# ids and timestamps differ between requests; nothing else may
-sub normalize {
-    my ($body) = @_;
-    $body =~ s/chatcmpl-[0-9a-f]{32}/chatcmpl-ID/g;
-    $body =~ s/"created":\d+/"created":0/g;
-    return $body;
 }
 
 # the agent's split counts the bytes it sends, signature event included

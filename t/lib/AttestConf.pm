@@ -16,9 +16,11 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use JSON::PP ();
 use AttestTest qw(post_json wait_for);
 
-our @EXPORT_OK = qw(verdict ask_key key_log_line);
+our @EXPORT_OK = qw(verdict ask_key key_log_line stream_request log_size
+                    log_line normalize);
 
 my $CHAT = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
 
@@ -133,6 +135,48 @@ sub log_lines {
     my @l = <$fh>;
     chomp @l;
     return @l;
+}
+
+# a raw streaming chat request (Connection: close) for raw_http or
+# sse_read; X-Test-Stream-Events defaults to 2 (small)
+my $STREAM_BODY = AttestTest::encode_json({model => 'm',
+    stream => JSON::PP::true(),
+    messages => [{role => 'user', content => 'hi'}]});
+
+sub stream_request {
+    my ($path, %h) = @_;
+    $h{'X-Test-Stream-Events'} //= 2;
+    my $req = "POST $path HTTP/1.1\r\nHost: localhost\r\n"
+            . "Content-Type: application/json\r\n"
+            . "Content-Length: " . length($STREAM_BODY) . "\r\n"
+            . "Connection: close\r\n";
+    $req .= "$_: $h{$_}\r\n" for sort keys %h;
+    return "$req\r\n$STREAM_BODY";
+}
+
+# the attest access log read from a byte offset: the size before a
+# request, then its line, which nginx writes when the connection closes
+# (so wait for it)
+sub log_size { (-s $_[0]->prefix . '/logs/attest.log') // 0 }
+
+sub log_line {
+    my ($ngx, $off) = @_;
+    my $line;
+    wait_for(sub {
+        open my $fh, '<', $ngx->prefix . '/logs/attest.log' or return 0;
+        seek $fh, $off, 0;
+        $line = <$fh>;
+        return defined $line && $line =~ s/\n\z//;
+    }, 5);
+    return $line // '(no log line)';
+}
+
+# ids and timestamps differ between requests; everything else must not
+sub normalize {
+    my ($body) = @_;
+    $body =~ s/chatcmpl-[0-9a-f]{32}/chatcmpl-ID/g;
+    $body =~ s/"created":\d+/"created":0/g;
+    return $body;
 }
 
 1;
