@@ -20,9 +20,6 @@ my $agent = AttestTest::Agent->start();
 my $signer = $agent->info->{signing_address};
 my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent));
 
-my $BODY = encode_json({model => 'm', stream => JSON::PP::true(),
-                        messages => [{role => 'user', content => 'hi'}]});
-
 sub stream {
     my ($path, %h) = @_;
     my $n = log_size($ngx);
