@@ -4,6 +4,7 @@
 #                 attest-verify tool and the core's unit tests into build/
 #   make test     build what is missing, run every test through prove
 #   make demo     a local attested upstream behind nginx, two requests
+#                 (KEEP=1 leaves it running; make demo-stop stops it)
 #   make bench    benchmarks against plain proxy_pass (bench/)
 #   make node-deps  the OpenAI Node SDK for t/40-openai-sdk.t (npm)
 
@@ -31,7 +32,7 @@ MODULE     := $(BUILD)/ngx_http_attest_module.so
 TOOL       := $(BUILD)/attest-verify
 DEPS_STAMP := $(BUILD)/.deps
 
-.PHONY: all deps module tool unit vectors test demo bench install clean \
+.PHONY: all deps module tool unit vectors test demo demo-stop bench install clean \
         node-deps
 
 all: deps module tool unit
@@ -104,6 +105,9 @@ test: all vectors node-deps
 
 demo: all
 	./scripts/demo.sh $(if $(KEEP),--keep)
+
+demo-stop:
+	./scripts/demo.sh --stop
 
 bench: all
 	./bench/run.sh

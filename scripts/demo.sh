@@ -4,7 +4,7 @@
 # (conf-examples/local-demo.conf), sends one good completion, one that the
 # double tampers with, and one streamed completion through nginx with
 # curl, prints what came back, and stops everything (--keep: leaves both
-# running and prints the URL).
+# running and prints the URL; --stop: stops them).
 set -eu
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +23,11 @@ stop() {
         rm -f "$DEMO/agent.pid"
     fi
 }
+
+if [ "${1:-}" = "--stop" ]; then
+    stop
+    exit 0
+fi
 
 stop
 rm -rf "$DEMO"
@@ -93,5 +98,5 @@ sed 's/^/   /' "$DEMO/logs/access.log"
 
 if [ "$KEEP" = 1 ]; then
     echo
-    echo "running: $URL (nginx -p $DEMO -s quit and kill \$(cat $DEMO/agent.pid) to stop)"
+    echo "running: $URL (make demo-stop stops it)"
 fi
