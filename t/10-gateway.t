@@ -114,6 +114,32 @@ for my $mode (qw(enforce report)) {
     is($n, 0, "$mode: exactly one status header");
 }
 
+# attest_status_header: another name, or off (and the upstream's default-
+# named header still goes)
+
+{
+    my $named = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+        loc_extra => 'attest_status_header X-Verdict;'));
+    my $r = post_json($named->url('/v1/chat/completions'), $chat,
+                      {'X-Test-Mode' => 'tamper_body'});
+    is($r->{headers}{'x-verdict'}, 'failed; reason=body_mismatch',
+       'attest_status_header names the verdict header');
+    ok(!exists $r->{headers}{'x-attestation-status'},
+       '... and the default name is not used');
+
+    my $off = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+        loc_extra => 'attest_status_header off;'));
+    $r = post_json($off->url('/v1/chat/completions'), $chat,
+                   {'X-Test-Mode' => 'spoof_status'});
+    is($r->{status}, 200, 'attest_status_header off: verified passes');
+    ok(!exists $r->{headers}{'x-attestation-status'},
+       '... with no verdict header, the upstream\'s spoof removed too');
+
+    $r = post_json($off->url('/v1/chat/completions'), $chat,
+                   {'X-Test-Mode' => 'tamper_body'});
+    is($r->{status}, 502, 'attest_status_header off: enforce still 502');
+}
+
 # body sizes
 
 {

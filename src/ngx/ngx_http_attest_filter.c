@@ -175,58 +175,15 @@ ngx_http_attest_add_trailer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 }
 
 
-/* the upstream must not be able to speak for us */
-static void
-ngx_http_attest_remove_spoofed(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf)
+/* the upstream's header "name": the first one, or (remove) none left */
+static ngx_table_elt_t *
+ngx_http_attest_header(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_uint_t remove)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    if (alcf->status_header.len == 0) {
-        return;
-    }
-
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0
-            && h[i].key.len == alcf->status_header.len
-            && ngx_strncasecmp(h[i].key.data, alcf->status_header.data,
-                               h[i].key.len) == 0)
-        {
-            h[i].hash = 0;
-        }
-    }
-}
-
-
-static void
-ngx_http_attest_find_header(ngx_http_request_t *r, const char *name,
-    attest_str_t *s)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    s->data = NULL;
-    s->len = 0;
-
-    len = ngx_strlen(name);
     part = &r->headers_out.headers.part;
     h = part->elts;
 
@@ -243,13 +200,49 @@ ngx_http_attest_find_header(ngx_http_request_t *r, const char *name,
         }
 
         if (h[i].hash != 0 && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
         {
-            s->data = (char *) h[i].value.data;
-            s->len = h[i].value.len;
-            return;
+            if (!remove) {
+                return &h[i];
+            }
+
+            h[i].hash = 0;
         }
     }
+
+    return NULL;
+}
+
+
+/*
+ * The upstream must not be able to speak for us: its verdict header goes,
+ * under the configured name or, with "attest_status_header off", under
+ * the default one that clients may still look for.
+ */
+static void
+ngx_http_attest_remove_spoofed(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf)
+{
+    ngx_str_t  name = ngx_string("X-Attestation-Status");
+
+    if (alcf->status_header.len) {
+        name = alcf->status_header;
+    }
+
+    (void) ngx_http_attest_header(r, name.data, name.len, 1);
+}
+
+
+static void
+ngx_http_attest_find_header(ngx_http_request_t *r, const char *name,
+    attest_str_t *s)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_attest_header(r, (u_char *) name, ngx_strlen(name), 0);
+
+    s->data = h ? (char *) h->value.data : NULL;
+    s->len = h ? h->value.len : 0;
 }
 
 
