@@ -14,7 +14,7 @@ use File::Temp qw(tempdir);
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf qw(verdict ask_key key_log_line);
+use AttestConf qw(verdict ask_key check_case rejection);
 
 plan skip_all => 'module not built (make)' unless module_built();
 
@@ -52,58 +52,21 @@ sub evidence {
 sub completions { $agent->stats->{completion} }
 sub fetches     { $agent->stats->{attestation} }
 
-# One request; checks the verdict in the response, the log line and
-# whether the completion reached the upstream.  $want is 'verified' or a
-# failure reason; when verified, $cpu_text and $binding are the expected
-# $attest_cpu and $attest_binding.
+# One request (see AttestConf::check_case); when verified, $cpu_text and
+# $binding are the expected $attest_cpu and $attest_binding.  Returns the
+# cache key used.
 sub check {
     my ($ngx, $mode, $label, $test_mode, $want, $cpu_text, $binding) = @_;
     my $key = fresh_key($test_mode || 'ok');
-    my $before = completions();
-    my $r = ask_key($ngx, $key, $test_mode);
-    my $line = key_log_line($ngx, $key);
-    my $reached = completions() - $before;
-
-    if ($want eq 'verified') {
-        $binding //= 'report';
-        is($r->{status}, 200, "$label: 200");
-        is(verdict($r), 'verified', "$label: verified");
-        like($r->{content}, qr/"chat\.completion"/,
-             "$label: the completion arrives");
-        is($reached, 1, "$label: the completion reached the upstream");
-        my $vars = "gpu=\"off\" cpu=\"$cpu_text\" binding=$binding";
-        like($line, qr/^200 verified - key=\Q$key\E .* \Q$vars\E$/,
-             "$label: \$attest_cpu is \"$cpu_text\", binding $binding");
-        return $key;
-    }
-
-    if ($mode eq 'enforce') {
-        is($r->{status}, 502, "$label: 502");
-        is(verdict($r), "failed; reason=$want", "$label: $want");
-        my $e = eval { decode_json($r->{content}) } // {};
-        is($e->{error}{code}, $want, "$label: error code $want");
-        is($reached, 0, "$label: the completion never reached the upstream");
-        like($line, qr/^502 failed $want key=\Q$key\E .* cpu="-" binding=-$/,
-             "$label: access log");
-    } else {
-        is($r->{status}, 200, "$label: proxied");
-        is(verdict($r), "failed; reason=$want", "$label: $want");
-        like($r->{content}, qr/"chat\.completion"/,
-             "$label: the completion arrives");
-        is($reached, 1, "$label: the completion reached the upstream");
-        like($line, qr/^200 failed $want key=\Q$key\E .* cpu="-" binding=-$/,
-             "$label: access log");
-    }
-
+    $binding //= 'report';
+    my $vars = 'gpu="off" cpu="' . ($cpu_text // '') . "\" binding=$binding";
+    check_case(agent => $agent, ngx => $ngx, mode => $mode, label => $label,
+               key => $key, test_mode => $test_mode, want => $want,
+               ok_log => qr/^200 verified - key=\Q$key\E .* \Q$vars\E$/,
+               ok_name => "\$attest_cpu is \"" . ($cpu_text // '')
+                          . "\", binding $binding",
+               fail_tail => 'cpu="-" binding=-$');
     return $key;
-}
-
-# the error log line that rejected a key's attestation
-sub rejection {
-    my ($ngx, $key) = @_;
-    my ($l) = grep { /attestation for key "\Q$key\E" rejected/ }
-        split /\n/, $ngx->error_log;
-    return $l // '(no rejection logged)';
 }
 
 # Test modes that fail with either setting, their reason and the check

@@ -17,10 +17,11 @@ use warnings;
 
 use Exporter 'import';
 use JSON::PP ();
-use AttestTest qw(post_json wait_for);
+use Test::More;
+use AttestTest qw(post_json wait_for decode_json);
 
 our @EXPORT_OK = qw(verdict ask_key key_log_line stream_request log_size
-                    log_line normalize);
+                    log_line normalize check_case rejection);
 
 my $CHAT = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
 
@@ -177,6 +178,57 @@ sub normalize {
     $body =~ s/chatcmpl-[0-9a-f]{32}/chatcmpl-ID/g;
     $body =~ s/"created":\d+/"created":0/g;
     return $body;
+}
+
+# One request for a fresh cache key; checks the verdict in the response,
+# the error body, the access log line and whether the completion reached
+# the upstream.  want is 'verified' or a failure reason; ok_log matches
+# the verified log line (ok_name names that check), fail_tail the end of
+# a failed one.
+sub check_case {
+    my (%a) = @_;
+    my ($agent, $ngx, $label, $key, $want) = @a{qw(agent ngx label key want)};
+
+    my $before = $agent->stats->{completion};
+    my $r = ask_key($ngx, $key, $a{test_mode});
+    my $line = key_log_line($ngx, $key);
+    my $reached = $agent->stats->{completion} - $before;
+
+    if ($want eq 'verified') {
+        is($r->{status}, 200, "$label: 200");
+        is(verdict($r), 'verified', "$label: verified");
+        like($r->{content}, qr/"chat\.completion"/,
+             "$label: the completion arrives");
+        is($reached, 1, "$label: the completion reached the upstream");
+        like($line, $a{ok_log}, "$label: $a{ok_name}");
+        return;
+    }
+
+    is(verdict($r), "failed; reason=$want", "$label: $want");
+
+    if ($a{mode} eq 'enforce') {
+        is($r->{status}, 502, "$label: 502");
+        my $e = eval { decode_json($r->{content}) } // {};
+        is($e->{error}{code}, $want, "$label: error code $want");
+        is($reached, 0, "$label: the completion never reached the upstream");
+        like($line, qr/^502 failed $want key=\Q$key\E .* $a{fail_tail}/,
+             "$label: access log");
+    } else {
+        is($r->{status}, 200, "$label: proxied");
+        like($r->{content}, qr/"chat\.completion"/,
+             "$label: the completion arrives");
+        is($reached, 1, "$label: the completion reached the upstream");
+        like($line, qr/^200 failed $want key=\Q$key\E .* $a{fail_tail}/,
+             "$label: access log");
+    }
+}
+
+# the error log line that rejected a key's attestation
+sub rejection {
+    my ($ngx, $key) = @_;
+    my ($l) = grep { /attestation for key "\Q$key\E" rejected/ }
+        split /\n/, $ngx->error_log;
+    return $l // '(no rejection logged)';
 }
 
 1;
