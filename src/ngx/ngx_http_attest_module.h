@@ -154,7 +154,6 @@ typedef struct {
     attest_sse_t               *sse;
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
-    ngx_chain_t                *held;           /* the [DONE] event */
     unsigned                    sse_in_sig:1;
     unsigned                    sse_done:1;
     unsigned                    sse_ended:1;
