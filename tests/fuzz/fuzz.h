@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest_gpu.h"
+#include "attest_tdx.h"
+
 
 #ifndef FUZZ_TESTDATA
 #define FUZZ_TESTDATA  "tests/testdata"
@@ -102,6 +105,56 @@ fuzz_touch(const uint8_t *p, size_t len)
     }
 
     return sum;
+}
+
+/* the real H100 sample's nonce (request bytes 4..36), so it can verify */
+static const uint8_t  fuzz_sample_nonce[32] = {
+    0x93, 0x1d, 0x8d, 0xd0, 0xad, 0xd2, 0x03, 0xac, 0x3d, 0x8b, 0x4f, 0xbd,
+    0xe7, 0x5e, 0x11, 0x52, 0x78, 0xee, 0xfc, 0xdc, 0xea, 0xc5, 0xb8, 0x76,
+    0x71, 0xa7, 0x48, 0xf3, 0x23, 0x64, 0xdf, 0xcb
+};
+
+
+/* the pinned NVIDIA and Intel roots of the test data; exit on failure */
+static inline attest_gpu_root_t *
+fuzz_gpu_root(void)
+{
+    size_t              len;
+    uint8_t            *pem;
+    attest_err_t        err;
+    attest_gpu_root_t  *root;
+
+    pem = fuzz_testdata("nvidia/nvidia_device_identity_root.pem", &len);
+    root = attest_gpu_root_load(pem, len, &err);
+    free(pem);
+
+    if (root == NULL) {
+        fprintf(stderr, "cannot load the GPU root: %s\n", err.detail);
+        exit(2);
+    }
+
+    return root;
+}
+
+
+static inline attest_tdx_root_t *
+fuzz_tdx_root(void)
+{
+    size_t              len;
+    uint8_t            *pem;
+    attest_err_t        err;
+    attest_tdx_root_t  *root;
+
+    pem = fuzz_testdata("intel/intel_sgx_root_ca.pem", &len);
+    root = attest_tdx_root_load(pem, len, &err);
+    free(pem);
+
+    if (root == NULL) {
+        fprintf(stderr, "cannot load the TDX root: %s\n", err.detail);
+        exit(2);
+    }
+
+    return root;
 }
 
 #endif /* ATTEST_FUZZ_H */

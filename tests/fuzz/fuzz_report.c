@@ -14,33 +14,11 @@
 static attest_gpu_root_t  *gpu_root;
 static attest_tdx_root_t  *tdx_root;
 
-/* the real H100 sample's nonce, so its evidence can verify */
-static const uint8_t  nonce[32] = {
-    0x93, 0x1d, 0x8d, 0xd0, 0xad, 0xd2, 0x03, 0xac, 0x3d, 0x8b, 0x4f, 0xbd,
-    0xe7, 0x5e, 0x11, 0x52, 0x78, 0xee, 0xfc, 0xdc, 0xea, 0xc5, 0xb8, 0x76,
-    0x71, 0xa7, 0x48, 0xf3, 0x23, 0x64, 0xdf, 0xcb
-};
-
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    size_t        len;
-    uint8_t      *pem;
-    attest_err_t  err;
-
-    pem = fuzz_testdata("nvidia/nvidia_device_identity_root.pem", &len);
-    gpu_root = attest_gpu_root_load(pem, len, &err);
-    free(pem);
-
-    pem = fuzz_testdata("intel/intel_sgx_root_ca.pem", &len);
-    tdx_root = attest_tdx_root_load(pem, len, &err);
-    free(pem);
-
-    if (gpu_root == NULL || tdx_root == NULL) {
-        fprintf(stderr, "cannot load the roots\n");
-        exit(2);
-    }
+    gpu_root = fuzz_gpu_root();
+    tdx_root = fuzz_tdx_root();
 
     return 0;
 }
@@ -81,7 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_touch(r.gpu[i].certificate, r.gpu[i].certificate_len);
         }
 
-        attest_report_check_nonce(&r, nonce, &err);
+        attest_report_check_nonce(&r, fuzz_sample_nonce, &err);
     }
 
     attest_report_free(&r);
@@ -102,7 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     attest_err_clear(&err);
-    rc = attest_verify_report(&p, data, size, nonce, FUZZ_NOW, &res, &err);
+    rc = attest_verify_report(&p, data, size, fuzz_sample_nonce, FUZZ_NOW,
+                              &res, &err);
 
     fuzz_assert(rc == ATTEST_OK || err.reason == rc);
 

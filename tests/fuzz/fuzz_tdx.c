@@ -16,18 +16,7 @@ static attest_tdx_root_t  *root;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    size_t        len;
-    uint8_t      *pem;
-    attest_err_t  err;
-
-    pem = fuzz_testdata("intel/intel_sgx_root_ca.pem", &len);
-    root = attest_tdx_root_load(pem, len, &err);
-    free(pem);
-
-    if (root == NULL) {
-        fprintf(stderr, "cannot load the root: %s\n", err.detail);
-        exit(2);
-    }
+    root = fuzz_tdx_root();
 
     return 0;
 }
