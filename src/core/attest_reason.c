@@ -49,11 +49,39 @@ static const struct {
       "The upstream answered with a status that carries no signed output." },
     [ATTEST_BODY_ENCODED] = { "body_encoded",
       "The upstream response is content-encoded and cannot be verified." },
+    [ATTEST_UPSTREAM_STATUS_UNEXPECTED] = { "upstream_status_unexpected",
+      "The upstream answered with a status that an attested location does "
+      "not pass on." },
+    [ATTEST_UPSTREAM_HTTP09] = { "upstream_http09",
+      "The upstream's response has no valid HTTP status line." },
+    [ATTEST_INTERNAL_REDIRECT] = { "internal_redirect",
+      "The upstream asked for an internal redirect out of an attested "
+      "location." },
+    [ATTEST_KEY_TOO_LONG] = { "key_too_long",
+      "The attestation key of this request is too long." },
+    [ATTEST_CLIENT_CLOSED] = { "client_closed",
+      "The client closed the connection before the response ended." },
+
+    [ATTEST_REQUEST_MISMATCH] = { "request_mismatch",
+      "The upstream response is signed for another request than the one "
+      "sent." },
+    [ATTEST_REQUEST_INVALID] = { "request_invalid",
+      "The request body cannot be bound to the signed response." },
 
     [ATTEST_STREAM_UNSIGNED] = { "stream_unsigned",
       "The upstream stream ended without a signature." },
     [ATTEST_STREAM_TRUNCATED] = { "stream_truncated",
       "The upstream stream was cut off before it ended." },
+    [ATTEST_STREAM_BARE_CR] = { "stream_bare_cr",
+      "The upstream stream holds a carriage return that ends no line the "
+      "signature covers." },
+    [ATTEST_STREAM_BOM] = { "stream_bom",
+      "The upstream stream starts with a byte order mark." },
+    [ATTEST_STREAM_FIELD] = { "stream_field",
+      "The upstream stream holds an SSE field the signature does not "
+      "cover." },
+    [ATTEST_STREAM_LINE_TOO_LONG] = { "stream_line_too_long",
+      "The upstream stream holds a line longer than the gateway holds." },
 
     [ATTEST_GPU_EVIDENCE_MISSING] = { "gpu_evidence_missing",
       "The attestation report carries no GPU evidence." },
