@@ -12,12 +12,8 @@
 #include <stdint.h>
 
 #include "attest_reason.h"
+#include "attest_str.h"
 
-
-typedef struct {
-    const char  *data;              /* NULL: absent */
-    size_t       len;
-} attest_str_t;
 
 typedef struct {
     attest_str_t  text;

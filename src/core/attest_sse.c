@@ -34,7 +34,10 @@ struct attest_sse_s {
     size_t       chunks;
     unsigned     sig_event:1;  /* inside an "event: signature" event */
     unsigned     sig_seen:1;
-    unsigned     sig_bad:1;    /* too long, a second one, or no memory */
+    unsigned     sig_block:1;  /* lines of a signature event, to blank */
+    unsigned     sig_repeated:1;
+    unsigned     sig_oversize:1; /* too long, or no memory to keep it */
+    unsigned     done:1;       /* "data: [DONE]" seen */
     unsigned     failed:1;     /* overlong line or no memory: sticky */
     unsigned     md_failed:1;
 };
@@ -262,17 +265,21 @@ static void
 attest_sse_keep_sig(attest_sse_t *s, const uint8_t *p, size_t len)
 {
     /* the agent sends one data line; anything else is not its signature */
-    if (s->sig_seen || len > ATTEST_SSE_SIG_MAX) {
-        s->sig_seen = 1;
-        s->sig_bad = 1;
+    if (s->sig_seen) {
+        s->sig_repeated = 1;
         return;
     }
 
     s->sig_seen = 1;
 
+    if (len > ATTEST_SSE_SIG_MAX) {
+        s->sig_oversize = 1;
+        return;
+    }
+
     s->sig = malloc(len ? len : 1);
     if (s->sig == NULL) {
-        s->sig_bad = 1;
+        s->sig_oversize = 1;
         return;
     }
 
@@ -324,6 +331,7 @@ attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len)
         }
 
         if (n >= 12 && memcmp(p + 6, "[DONE]", 6) == 0) {
+            s->done = 1;
             return ATTEST_SSE_DONE;
         }
 
@@ -385,6 +393,7 @@ attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
     line->type = ATTEST_SSE_NONE;
     line->data = NULL;
     line->len = 0;
+    line->in_sig = 0;
 
     if (s->failed) {
         line->type = ATTEST_SSE_ERROR;
@@ -435,6 +444,17 @@ attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
     }
 
     line->type = attest_sse_classify(s, line->data, line->len);
+
+    if (line->type == ATTEST_SSE_SIG_EVENT || line->type == ATTEST_SSE_SIG_DATA)
+    {
+        s->sig_block = 1;
+    }
+
+    line->in_sig = s->sig_block;
+
+    if (line->type == ATTEST_SSE_BLANK) {
+        s->sig_block = 0;
+    }
 
     return n;
 
@@ -488,7 +508,7 @@ attest_sse_signature(const attest_sse_t *s, size_t *len)
         len = &dummy;
     }
 
-    if (!s->sig_seen || s->sig_bad) {
+    if (!s->sig_seen || s->sig_repeated || s->sig_oversize) {
         *len = 0;
         return NULL;
     }
@@ -496,4 +516,72 @@ attest_sse_signature(const attest_sse_t *s, size_t *len)
     *len = s->sig_len;
 
     return s->sig;
+}
+
+
+int
+attest_sse_done(const attest_sse_t *s)
+{
+    return s->done;
+}
+
+
+attest_reason_t
+attest_sse_finish(attest_sse_t *s, const attest_signer_t *signer,
+    attest_err_t *err)
+{
+    void                 *tree;
+    uint8_t               digest[32];
+    attest_text_t         text;
+    attest_reason_t       rc;
+    attest_sig_fields_t   fields;
+
+    if (s->sig_repeated) {
+        return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
+                           "signature event repeated");
+    }
+
+    if (s->sig_oversize) {
+        return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
+                           "signature event over %d bytes",
+                           ATTEST_SSE_SIG_MAX);
+    }
+
+    if (!s->sig_seen) {
+        if (!s->done && s->pending) {
+            /* cut off, not merely unsigned */
+            return attest_fail(err, ATTEST_STREAM_TRUNCATED,
+                               "stream ended inside a line");
+        }
+
+        return attest_fail(err, ATTEST_STREAM_UNSIGNED,
+                           "no signature event in the stream");
+    }
+
+    rc = attest_sig_json_parse(s->sig, s->sig_len, &fields, &tree, err);
+    if (rc != ATTEST_OK) {
+        return rc;
+    }
+
+    rc = attest_sig_verify(&fields, signer, &text, err);
+
+    attest_sig_json_free(tree);
+
+    if (rc != ATTEST_OK) {
+        return rc;
+    }
+
+    attest_sse_hash(s, digest);
+
+    rc = attest_sig_check_body(&text, digest, err);
+    if (rc != ATTEST_OK) {
+        return rc;
+    }
+
+    if (!s->done) {
+        return attest_fail(err, ATTEST_STREAM_TRUNCATED,
+                           "stream ended without [DONE]");
+    }
+
+    return ATTEST_OK;
 }

@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 #include "attest_reason.h"
+#include "attest_sig.h"
 
 
 #define ATTEST_SSE_SIG_MAX  8192
@@ -77,6 +78,12 @@ typedef struct {
      */
     const uint8_t     *data;
     size_t             len;
+    /*
+     * The line belongs to a signature event: from its "event: signature"
+     * (or its data line) up to and including the blank line ending it.
+     * A proxy that strips the signature drops exactly these lines.
+     */
+    unsigned           in_sig:1;
 } attest_sse_line_t;
 
 typedef struct attest_sse_s  attest_sse_t;
@@ -114,5 +121,27 @@ void attest_sse_hash(attest_sse_t *s, uint8_t out[32]);
  * a SIG_DATA line, NULL means signature_malformed.  len may be NULL.
  */
 const uint8_t *attest_sse_signature(const attest_sse_t *s, size_t *len);
+
+/* "data: [DONE]" has been seen */
+int attest_sse_done(const attest_sse_t *s);
+
+/*
+ * The stream's one verdict, once its end is known (at "data: [DONE]" or
+ * where the input stopped).  ATTEST_OK: exactly one signature event,
+ * valid for the attested signer, signs the hash of every data line, and
+ * [DONE] came.  Otherwise, the first that applies:
+ *   repeated     a second signature data line      signature_malformed
+ *   oversize     over ATTEST_SSE_SIG_MAX bytes     signature_malformed
+ *   truncated    none, and the input stopped       stream_truncated
+ *                inside a line
+ *   none         no signature event                stream_unsigned
+ *   seen         the failure of parsing and checking the event
+ *                (attest_sig_json_parse, attest_sig_verify,
+ *                attest_sig_check_body)
+ *   truncated    all of that held but [DONE] never came: stream_truncated
+ * err gets the detail.  May be called more than once.
+ */
+attest_reason_t attest_sse_finish(attest_sse_t *s,
+    const attest_signer_t *signer, attest_err_t *err);
 
 #endif /* ATTEST_SSE_H */

@@ -100,11 +100,12 @@ attest_tdx_u32(const uint8_t *p)
 }
 
 
+/* the header and the TD report body; *offp: where signature data starts */
 static attest_reason_t
-attest_tdx_parse(const uint8_t *quote, size_t len, attest_tdx_quote_t *q,
-    attest_err_t *err)
+attest_tdx_parse_body(const uint8_t *quote, size_t len, attest_tdx_quote_t *q,
+    size_t *offp, attest_err_t *err)
 {
-    size_t    off, end, body_len, cd_end;
+    size_t    off, body_len;
     uint32_t  v, type, size;
 
     memset(q, 0, sizeof(attest_tdx_quote_t));
@@ -182,6 +183,28 @@ attest_tdx_parse(const uint8_t *quote, size_t len, attest_tdx_quote_t *q,
 
     q->signed_data = quote;
     q->signed_len = off;
+
+    *offp = off;
+
+    return ATTEST_OK;
+}
+
+
+/* the signature data: QE report, its auth data and the PCK chain */
+static attest_reason_t
+attest_tdx_parse(const uint8_t *quote, size_t len, attest_tdx_quote_t *q,
+    attest_err_t *err)
+{
+    size_t           off, end, cd_end;
+    uint32_t         type, size;
+    attest_reason_t  rc;
+
+    off = 0;
+
+    rc = attest_tdx_parse_body(quote, len, q, &off, err);
+    if (rc != ATTEST_OK) {
+        return rc;
+    }
 
     if (len - off < 4) {
         return attest_fail(err, ATTEST_CPU_QUOTE_INVALID,

@@ -31,10 +31,6 @@ typedef enum {
 } attest_ev_state_e;
 
 typedef struct {
-    const uint8_t  *value;          /* 48 bytes */
-} attest_measurement_t;
-
-typedef struct {
     size_t                     report_max;
 
     const attest_str_t        *image_digests;   /* none: not enforced */

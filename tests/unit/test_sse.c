@@ -644,12 +644,157 @@ test_limits(void)
 }
 
 
+/* a stream fed whole, then its verdict and the detail's first words */
+static attest_reason_t
+finish_of(const char *stream, const char **detail)
+{
+    static attest_err_t  err;
+    uint8_t              addr[20];
+    attest_sse_t        *s;
+    attest_reason_t      rc;
+    attest_signer_t      signer;
+
+    memset(addr, 0x11, sizeof(addr));
+    signer.address = addr;
+    signer.image_digest = NULL;
+    signer.image_digest_len = 0;
+
+    s = attest_sse_new(MAX_LINE);
+    if (s == NULL) {
+        return ATTEST_OK;
+    }
+
+    feed_str(s, stream);
+
+    attest_err_clear(&err);
+    rc = attest_sse_finish(s, &signer, &err);
+
+    /* a second call gives the same verdict */
+    if (attest_sse_finish(s, &signer, &err) != rc) {
+        rc = ATTEST_OK;
+    }
+
+    attest_sse_free(s);
+
+    *detail = err.detail;
+
+    return rc;
+}
+
+
+static void
+test_finish(void)
+{
+    size_t         i;
+    char          *big;
+    const char    *detail;
+    attest_sse_t  *s;
+
+    static const struct {
+        const char       *stream;
+        attest_reason_t   reason;
+        const char       *detail;
+        const char       *what;
+    } cases[] = {
+        { "data: {}\n\ndata: [DONE]\n\n", ATTEST_STREAM_UNSIGNED,
+          "no signature event", "none" },
+        { "data: {}\n\n", ATTEST_STREAM_UNSIGNED,
+          "no signature event", "none, without [DONE] either" },
+        { "data: {}\n\ndata: {\"x", ATTEST_STREAM_TRUNCATED,
+          "stream ended inside a line", "none, cut inside a line" },
+        { "event: signature\ndata: {}\ndata: {}\n\ndata: [DONE]\n\n",
+          ATTEST_SIGNATURE_MALFORMED, "signature event repeated",
+          "repeated: two data lines" },
+        { "event: signature\ndata: {}\n\nevent: signature\ndata: {}\n\n"
+          "data: [DONE]\n\n", ATTEST_SIGNATURE_MALFORMED,
+          "signature event repeated", "repeated: two events" },
+        { "event: signature\ndata: {}\n\ndata: {\"x",
+          ATTEST_SIGNATURE_MISSING, "no text",
+          "seen but its fields missing: the signature's failure, not the cut" },
+        { "event: signature\ndata: not json\n\ndata: [DONE]\n\n",
+          ATTEST_SIGNATURE_MALFORMED, "", "seen: its JSON is checked" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        is_int(finish_of(cases[i].stream, &detail), cases[i].reason,
+               "finish: %s", cases[i].what);
+
+        ok(strncmp(detail, cases[i].detail, strlen(cases[i].detail)) == 0,
+           "finish: %s: detail \"%s\"", cases[i].what, detail);
+    }
+
+    /* oversize: a signature data line over ATTEST_SSE_SIG_MAX bytes */
+    big = malloc(ATTEST_SSE_SIG_MAX + 64);
+    if (!ok(big != NULL, "finish: memory for an oversize signature")) {
+        return;
+    }
+
+    strcpy(big, "event: signature\ndata: ");
+    memset(big + strlen(big), 'x', ATTEST_SSE_SIG_MAX + 1);
+    strcpy(big + strlen("event: signature\ndata: ") + ATTEST_SSE_SIG_MAX + 1,
+           "\n\ndata: [DONE]\n\n");
+
+    is_int(finish_of(big, &detail), ATTEST_SIGNATURE_MALFORMED,
+           "finish: oversize");
+    ok(strstr(detail, "over 8192 bytes") != NULL,
+       "finish: oversize: detail \"%s\"", detail);
+
+    free(big);
+
+    /* [DONE] and the signature event's lines, as the proxy sees them */
+    s = attest_sse_new(MAX_LINE);
+    if (!ok(s != NULL, "finish: new")) {
+        return;
+    }
+
+    ok(!attest_sse_done(s), "done: not before [DONE]");
+    feed_str(s, "data: {}\n\n");
+    ok(!attest_sse_done(s), "done: not after data");
+    feed_str(s, "data: [DONE]\n");
+    ok(attest_sse_done(s), "done: after [DONE]");
+
+    attest_sse_free(s);
+
+    s = attest_sse_new(MAX_LINE);
+    if (!ok(s != NULL, "in_sig: new")) {
+        return;
+    }
+
+    {
+        static const struct {
+            const char  *line;
+            unsigned     in_sig;
+        } seq[] = {
+            { "data: {}\n", 0 },
+            { "\n", 0 },
+            { "event: signature\n", 1 },
+            { "event: other\n", 1 },
+            { "data: {}\n", 1 },
+            { "\n", 1 },
+            { "data: {}\n", 0 },
+            { "\n", 0 },
+        };
+
+        attest_sse_line_t  line;
+
+        for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+            attest_sse_feed(s, (const uint8_t *) seq[i].line,
+                            strlen(seq[i].line), &line);
+            is_int(line.in_sig, seq[i].in_sig, "in_sig: line %zu", i);
+        }
+    }
+
+    attest_sse_free(s);
+}
+
+
 int
 main(void)
 {
     test_kinds();
     test_hash();
     test_limits();
+    test_finish();
     test_vectors();
 
     return tap_done();
