@@ -12,57 +12,20 @@
 #include "attest_codec.h"
 
 
+/* how often a request waiting on another's fetch looks again (ms) */
+#define NGX_HTTP_ATTEST_POLL  20
+
+
 static ngx_int_t ngx_http_attest_fetch_start(ngx_http_request_t *r,
     ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_fetch_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
+static void ngx_http_attest_fetch_verify(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_deny(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_wait(ngx_http_request_t *r);
 static void ngx_http_attest_wait_handler(ngx_http_request_t *r);
-
-
-ngx_msec_int_t
-ngx_http_attest_now(void)
-{
-    ngx_time_t  *tp;
-
-    /* wall clock: entries outlive a reload and are shared by workers */
-    tp = ngx_timeofday();
-
-    return (ngx_msec_int_t) tp->sec * 1000 + tp->msec;
-}
-
-
-ngx_http_attest_ctx_t *
-ngx_http_attest_get_ctx(ngx_http_request_t *r)
-{
-    ngx_http_attest_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
-    if (ctx) {
-        return ctx;
-    }
-
-    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_attest_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     ctx->verdict = NGX_HTTP_ATTEST_NONE;
-     *     ctx->state = NGX_HTTP_ATTEST_PASS;
-     *     ctx->attest_reason = ATTEST_OK;
-     */
-
-    ctx->attest_reason = ATTEST_ATTESTATION_UNAVAILABLE;
-
-    ngx_http_set_ctx(r->main, ctx, ngx_http_attest_module);
-
-    return ctx;
-}
 
 
 ngx_int_t
@@ -80,7 +43,7 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
-    if (alcf->mode == NGX_HTTP_ATTEST_OFF) {
+    if (alcf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         return NGX_DECLINED;
     }
 
@@ -114,6 +77,10 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
                         - ctx->zkey.data;
     }
 
+    if (ctx->fetched && !ctx->decided) {
+        ngx_http_attest_fetch_verify(r, alcf, ctx);
+    }
+
     if (!ctx->decided) {
         rc = ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->zkey, alcf->ttl,
                                          ctx->wait_start, &ctx->entry,
@@ -121,25 +88,25 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
 
         switch (rc) {
 
-        case NGX_HTTP_ATTEST_FRESH:
+        case NGX_HTTP_ATTEST_ZONE_FRESH:
             ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "attest: cached attestation for key \"%V\"",
                            &ctx->key);
 
             ctx->decided = 1;
             ctx->attested = 1;
-            ctx->attest_reason = ATTEST_OK;
+            ctx->attestation_reason = ATTEST_OK;
             return NGX_DECLINED;
 
-        case NGX_HTTP_ATTEST_LOST:
+        case NGX_HTTP_ATTEST_ZONE_LOST:
             /* the fetch this request waited on failed: so does it */
             ctx->decided = 1;
-            ctx->attest_reason = reason;
+            ctx->attestation_reason = reason;
             break;
 
-        case NGX_HTTP_ATTEST_WAIT:
+        case NGX_HTTP_ATTEST_ZONE_WAIT:
             if (ngx_http_attest_now() - ctx->wait_start
-                < NGX_HTTP_ATTEST_LEASE)
+                < NGX_HTTP_ATTEST_ZONE_LEASE)
             {
                 return ngx_http_attest_wait(r);
             }
@@ -147,7 +114,7 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
             /* the fetching request vanished: fetch without the lease */
             return ngx_http_attest_fetch_start(r, alcf, ctx);
 
-        default: /* NGX_HTTP_ATTEST_MISS */
+        default: /* NGX_HTTP_ATTEST_ZONE_MISS */
             ctx->leased = 1;
             return ngx_http_attest_fetch_start(r, alcf, ctx);
         }
@@ -155,7 +122,7 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
 
     /* the fetch is over */
 
-    if (ctx->attested || alcf->mode == NGX_HTTP_ATTEST_REPORT) {
+    if (ctx->attested || alcf->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
         return NGX_DECLINED;
     }
 
@@ -273,24 +240,20 @@ ngx_http_attest_fetch_failed(ngx_http_request_t *r,
 {
     if (ctx->leased) {
         ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, NULL,
-                                   ctx->attest_reason, r->connection->log);
+                                   ctx->attestation_reason,
+                                   r->connection->log);
     }
 }
 
 
+/*
+ * Only records that the fetch is over, as auth_request_done does; the
+ * handler verifies what came back when the parent runs again.
+ */
 static ngx_int_t
 ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 {
     ngx_http_attest_ctx_t *ctx = data;
-
-    u_char                      *body;
-    size_t                       len;
-    ngx_buf_t                   *b;
-    attest_err_t                 err;
-    attest_reason_t              reason;
-    ngx_http_request_t          *pr;
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_http_attest_loc_conf_t  *alcf;
 
     if (!ctx->fetching) {
         return rc;
@@ -298,20 +261,35 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     ctx->fetching = 0;
     ctx->fetched = 1;
-    ctx->decided = 1;
-
-    pr = r->parent;
-    alcf = ngx_http_get_module_loc_conf(pr, ngx_http_attest_module);
+    ctx->fetch_rc = rc;
 
     /* wake the parent whatever happened: it decides in the handler */
-    pr->write_event_handler = ngx_http_core_run_phases;
+    r->parent->write_event_handler = ngx_http_core_run_phases;
 
-    b = r->out ? r->out->buf : NULL;
+    return rc;
+}
 
-    if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK || b == NULL
-        || ctx->fetch_too_big)
+
+/* the report the fetch brought, verified and cached; r: the main request */
+static void
+ngx_http_attest_fetch_verify(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_buf_t                 *b;
+    attest_err_t               err;
+    attest_reason_t            reason;
+    ngx_http_request_t        *sr;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ctx->decided = 1;
+
+    sr = ctx->fetch_sr;
+    b = sr->out ? sr->out->buf : NULL;
+
+    if (ctx->fetch_rc != NGX_OK || sr->headers_out.status != NGX_HTTP_OK
+        || b == NULL || ctx->fetch_too_big)
     {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+        clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
 
         if (ctx->fetch_too_big) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -326,38 +304,37 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "attest: attestation fetch for key \"%V\" via "
                           "\"%V\" failed: status %ui, rc %i", &ctx->key,
-                          &alcf->fetch, r->headers_out.status, rc);
+                          &alcf->fetch, sr->headers_out.status,
+                          ctx->fetch_rc);
         }
 
-        ctx->attest_reason = ATTEST_ATTESTATION_UNAVAILABLE;
+        ctx->attestation_reason = ATTEST_ATTESTATION_UNAVAILABLE;
         ngx_http_attest_fetch_failed(r, alcf, ctx);
 
-        return rc;
+        return;
     }
-
-    body = b->pos;
-    len = b->last - b->pos;
 
     attest_err_clear(&err);
 
-    reason = attest_verify_report(alcf->policy, body, len, ctx->nonce,
-                                  ngx_time(), &ctx->entry.result, &err);
+    reason = attest_verify_report(alcf->policy, b->pos, b->last - b->pos,
+                                  ctx->nonce, ngx_time(), &ctx->entry.result,
+                                  &err);
 
     if (reason != ATTEST_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "attest: attestation for key \"%V\" rejected: %s: %s",
                       &ctx->key, attest_reason_name(reason), err.detail);
 
-        ctx->attest_reason = reason;
+        ctx->attestation_reason = reason;
         ngx_http_attest_fetch_failed(r, alcf, ctx);
 
-        return rc;
+        return;
     }
 
     ctx->entry.verified_at = ngx_http_attest_now();
     ctx->entry.expires_at = ctx->entry.verified_at + alcf->ttl;
     ctx->attested = 1;
-    ctx->attest_reason = ATTEST_OK;
+    ctx->attestation_reason = ATTEST_OK;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "attest: attestation for key \"%V\" verified",
@@ -365,8 +342,6 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, &ctx->entry,
                                ATTEST_OK, r->connection->log);
-
-    return rc;
 }
 
 
@@ -375,9 +350,9 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
  * in memory.  nginx would fail a report larger than
  * subrequest_output_buffer_size by terminating the client's request with
  * it; we swallow it instead and answer with our verdict, naming the
- * directive in the log.
+ * directive in the log.  The filters pass on what these leave.
  */
-ngx_int_t
+void
 ngx_http_attest_fetch_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx)
 {
@@ -394,11 +369,10 @@ ngx_http_attest_fetch_header(ngx_http_request_t *r,
 
     /* the in-memory buffer is sized by us, not by the upstream's claim */
     r->headers_out.content_length_n = -1;
-
-    return ngx_http_attest_next_header_filter(r);
 }
 
 
+/* NGX_OK: pass in on; NGX_DECLINED: swallowed, the report is too big */
 ngx_int_t
 ngx_http_attest_fetch_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_chain_t *in)
@@ -430,10 +404,10 @@ ngx_http_attest_fetch_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             cl->buf->file_pos = cl->buf->file_last;
         }
 
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
-    return ngx_http_attest_next_body_filter(r, in);
+    return NGX_OK;
 }
 
 
@@ -443,14 +417,14 @@ ngx_http_attest_deny(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_FAILED,
-                                ctx->attest_reason);
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                ctx->attestation_reason);
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->state = NGX_HTTP_ATTEST_REPLACE;
+    ctx->state = NGX_HTTP_ATTEST_STATE_REPLACE;
 
     r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
 

@@ -1,5 +1,8 @@
 /*
- * Response filters for signed non-streaming completions.
+ * The response filters: the only owner of the next-filter pointers.  They
+ * guard the size of the fetch subrequest's response (fetch.c decides),
+ * pass a stream's lines as the stream unit (sse.c) hands them back, and
+ * verify signed non-streaming completions themselves:
  *
  * A 200 response's headers are held, its body buffered (up to
  * attest_body_max) and hashed as it arrives; only when the signature, the
@@ -17,15 +20,15 @@
 #define NGX_HTTP_ATTEST_CHUNK  (64 * 1024)
 
 
-ngx_http_output_header_filter_pt  ngx_http_attest_next_header_filter;
-ngx_http_output_body_filter_pt    ngx_http_attest_next_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 static ngx_int_t ngx_http_attest_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_attest_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_attest_push_verdict(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx, ngx_list_t *list);
+static ngx_int_t ngx_http_attest_signed_header(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_fail(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, attest_reason_t reason, const char *detail);
 static ngx_int_t ngx_http_attest_replace_header(ngx_http_request_t *r,
@@ -34,144 +37,26 @@ static ngx_int_t ngx_http_attest_replace_body(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_buffer(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
-
-
-static ngx_str_t  ngx_http_attest_verdicts[] = {
-    ngx_null_string,
-    ngx_string("verified"),
-    ngx_string("failed"),
-    ngx_string("unverified")
-};
+static ngx_int_t ngx_http_attest_verify_body(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_send_body(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_too_large(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t *cl);
+static ngx_int_t ngx_http_attest_stream(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
 
 
 ngx_int_t
 ngx_http_attest_filter_init(ngx_conf_t *cf)
 {
-    ngx_http_attest_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_attest_header_filter;
 
-    ngx_http_attest_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_attest_body_filter;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_attest_cleanup(void *data)
-{
-    ngx_http_attest_ctx_t *ctx = data;
-
-    if (ctx->hash) {
-        attest_jsonhash_free(ctx->hash);
-        ctx->hash = NULL;
-    }
-
-    if (ctx->sse) {
-        attest_sse_free(ctx->sse);
-        ctx->sse = NULL;
-    }
-}
-
-
-ngx_int_t
-ngx_http_attest_add_cleanup(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_attest_cleanup;
-    cln->data = ctx;
-
-    return NGX_OK;
-}
-
-
-/* the verdict as the status header, $attest_status and the error log see */
-u_char *
-ngx_http_attest_verdict_text(ngx_http_attest_ctx_t *ctx, u_char *buf,
-    size_t size)
-{
-    ngx_str_t  *v;
-
-    v = &ngx_http_attest_verdicts[ctx->verdict];
-
-    if (ctx->verdict == NGX_HTTP_ATTEST_VERIFIED
-        || ctx->verdict == NGX_HTTP_ATTEST_NONE)
-    {
-        return ngx_snprintf(buf, size, "%V", v);
-    }
-
-    return ngx_snprintf(buf, size, "%V; reason=%s", v,
-                        attest_reason_name(ctx->reason));
-}
-
-
-void
-ngx_http_attest_set_verdict(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason)
-{
-    ctx->verdict = verdict;
-    ctx->reason = reason;
-}
-
-
-ngx_int_t
-ngx_http_attest_add_status_header(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx)
-{
-    return ngx_http_attest_push_verdict(r, ctx, &r->headers_out.headers);
-}
-
-
-/* the verdict as a header (or trailer) named by attest_status_header */
-static ngx_int_t
-ngx_http_attest_push_verdict(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx, ngx_list_t *list)
-{
-    u_char                      *p;
-    ngx_table_elt_t             *h;
-    ngx_http_attest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
-
-    if (alcf->status_header.len == 0
-        || ctx->verdict == NGX_HTTP_ATTEST_NONE)
-    {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, 64);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    h = ngx_list_push(list);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = alcf->status_header;
-    h->value.data = p;
-    h->value.len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
-}
-
-
-/* a stream's verdict, after the body, for clients that asked (TE) */
-ngx_int_t
-ngx_http_attest_add_trailer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
-{
-    return ngx_http_attest_push_verdict(r, ctx, &r->headers_out.trailers);
 }
 
 
@@ -262,9 +147,7 @@ ngx_http_attest_is_sse(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_attest_header_filter(ngx_http_request_t *r)
 {
-    attest_err_t                 err;
-    attest_reason_t              rc;
-    attest_signer_t              signer;
+    ngx_int_t                    rc;
     ngx_http_attest_ctx_t       *ctx;
     ngx_http_attest_loc_conf_t  *alcf;
 
@@ -272,16 +155,16 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
 
         if (ctx && ctx->fetch_sr == r) {
-            return ngx_http_attest_fetch_header(r, ctx);
+            ngx_http_attest_fetch_header(r, ctx);
         }
 
-        return ngx_http_attest_next_header_filter(r);
+        return ngx_http_next_header_filter(r);
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
-    if (alcf->mode == NGX_HTTP_ATTEST_OFF) {
-        return ngx_http_attest_next_header_filter(r);
+    if (alcf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
+        return ngx_http_next_header_filter(r);
     }
 
     ctx = ngx_http_attest_get_ctx(r);
@@ -291,28 +174,28 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
 
     ngx_http_attest_remove_spoofed(r, alcf);
 
-    if (ctx->state == NGX_HTTP_ATTEST_REPLACE) {
+    if (ctx->state == NGX_HTTP_ATTEST_STATE_REPLACE) {
         /* denied before proxying */
         return ngx_http_attest_replace_header(r, ctx);
     }
 
     if (ctx->header_sent) {
-        return ngx_http_attest_next_header_filter(r);
+        return ngx_http_next_header_filter(r);
     }
 
     if (r->headers_out.status != NGX_HTTP_OK) {
-        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_UNVERIFIED,
+        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_UNVERIFIED,
                                     ATTEST_UPSTREAM_STATUS);
 
         if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        return ngx_http_attest_next_header_filter(r);
+        return ngx_http_next_header_filter(r);
     }
 
     if (!ctx->attested) {
-        return ngx_http_attest_fail(r, ctx, ctx->attest_reason,
+        return ngx_http_attest_fail(r, ctx, ctx->attestation_reason,
                                     "no verified attestation");
     }
 
@@ -327,8 +210,26 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
     }
 
     if (ngx_http_attest_is_sse(r)) {
-        return ngx_http_attest_sse_header(r, ctx);
+        rc = ngx_http_attest_sse_header(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_next_header_filter(r);
     }
+
+    return ngx_http_attest_signed_header(r, alcf, ctx);
+}
+
+
+/* a signed completion: check its signature headers, then hold it */
+static ngx_int_t
+ngx_http_attest_signed_header(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    attest_err_t                 err;
+    attest_reason_t              rc;
+    attest_signer_t              signer;
 
     ngx_http_attest_find_header(r, "text", &ctx->fields.text);
     ngx_http_attest_find_header(r, "signature", &ctx->fields.signature);
@@ -364,7 +265,7 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    ctx->state = NGX_HTTP_ATTEST_BUFFER;
+    ctx->state = NGX_HTTP_ATTEST_STATE_BUFFER;
     ctx->body_last = &ctx->body;
 
     r->filter_need_in_memory = 1;
@@ -394,53 +295,21 @@ ngx_http_attest_fail(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                   "attest: response for key \"%V\" failed: %s: %s",
                   &ctx->key, attest_reason_name(reason), detail);
 
-    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_FAILED, reason);
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED, reason);
 
-    if (alcf->mode == NGX_HTTP_ATTEST_ENFORCE) {
-        ctx->state = NGX_HTTP_ATTEST_REPLACE;
+    if (alcf->mode == NGX_HTTP_ATTEST_MODE_ENFORCE) {
+        ctx->state = NGX_HTTP_ATTEST_STATE_REPLACE;
         return ngx_http_attest_replace_header(r, ctx);
     }
 
-    ctx->state = NGX_HTTP_ATTEST_PASS;
+    ctx->state = NGX_HTTP_ATTEST_STATE_PASS;
     ctx->header_sent = 1;
 
     if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_attest_next_header_filter(r);
-}
-
-
-ngx_int_t
-ngx_http_attest_error_body(ngx_http_request_t *r, attest_reason_t reason,
-    ngx_buf_t **out)
-{
-    size_t       len;
-    ngx_buf_t   *b;
-    const char  *name, *text;
-
-    name = attest_reason_name(reason);
-    text = attest_reason_text(reason);
-
-    len = sizeof("{\"error\":{\"message\":\"\",\"type\":\"attestation_error\","
-                 "\"param\":null,\"code\":\"\"}}") - 1
-          + ngx_strlen(name) + ngx_strlen(text);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* names and sentences are fixed ASCII without quotes: no escaping */
-    b->last = ngx_sprintf(b->pos,
-                          "{\"error\":{\"message\":\"%s\","
-                          "\"type\":\"attestation_error\","
-                          "\"param\":null,\"code\":\"%s\"}}", text, name);
-
-    *out = b;
-
-    return NGX_OK;
+    return ngx_http_next_header_filter(r);
 }
 
 
@@ -450,52 +319,17 @@ ngx_http_attest_replace_header(ngx_http_request_t *r,
 {
     ngx_buf_t  *b;
 
-    if (ngx_http_attest_error_body(r, ctx->reason, &b) != NGX_OK) {
+    if (ngx_http_attest_error_body(r, ctx->verdict_reason, &b) != NGX_OK) {
         return NGX_ERROR;
     }
 
     /* nothing the upstream said survives: a fresh 502 of our own */
-    if (ngx_list_init(&r->headers_out.headers, r->pool, 4,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ngx_list_init(&r->headers_out.trailers, r->pool, 1,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_http_clean_header(r);
 
     r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
-    r->headers_out.status_line.len = 0;
-
-    r->headers_out.server = NULL;
-    r->headers_out.date = NULL;
-    r->headers_out.content_length = NULL;
-    r->headers_out.content_encoding = NULL;
-    r->headers_out.location = NULL;
-    r->headers_out.refresh = NULL;
-    r->headers_out.last_modified = NULL;
-    r->headers_out.content_range = NULL;
-    r->headers_out.accept_ranges = NULL;
-    r->headers_out.www_authenticate = NULL;
-    r->headers_out.expires = NULL;
-    r->headers_out.etag = NULL;
-#if (nginx_version >= 1023000)
-    r->headers_out.cache_control = NULL;
-    r->headers_out.link = NULL;
-#else
-    r->headers_out.cache_control.nelts = 0;
-#endif
-    r->headers_out.last_modified_time = -1;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    ngx_str_null(&r->headers_out.charset);
 
     r->headers_out.content_length_n = b->last - b->pos;
     r->allow_ranges = 0;
@@ -508,7 +342,7 @@ ngx_http_attest_replace_header(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_attest_next_header_filter(r);
+    return ngx_http_next_header_filter(r);
 }
 
 
@@ -519,7 +353,7 @@ ngx_http_attest_replace_body(ngx_http_request_t *r,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
-    ctx->state = NGX_HTTP_ATTEST_DISCARD;
+    ctx->state = NGX_HTTP_ATTEST_STATE_DISCARD;
 
     if (r->header_only) {
         return NGX_OK;
@@ -532,7 +366,7 @@ ngx_http_attest_replace_body(ngx_http_request_t *r,
     out.buf = b;
     out.next = NULL;
 
-    return ngx_http_attest_next_body_filter(r, &out);
+    return ngx_http_next_body_filter(r, &out);
 }
 
 
@@ -554,37 +388,39 @@ ngx_http_attest_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (r != r->main) {
         ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
 
-        if (ctx && ctx->fetch_sr == r) {
-            return ngx_http_attest_fetch_body(r, ctx, in);
+        if (ctx && ctx->fetch_sr == r
+            && ngx_http_attest_fetch_body(r, ctx, in) == NGX_DECLINED)
+        {
+            return NGX_OK;
         }
 
-        return ngx_http_attest_next_body_filter(r, in);
+        return ngx_http_next_body_filter(r, in);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
 
     if (ctx == NULL) {
-        return ngx_http_attest_next_body_filter(r, in);
+        return ngx_http_next_body_filter(r, in);
     }
 
     switch (ctx->state) {
 
-    case NGX_HTTP_ATTEST_BUFFER:
+    case NGX_HTTP_ATTEST_STATE_BUFFER:
         return ngx_http_attest_buffer(r, ctx, in);
 
-    case NGX_HTTP_ATTEST_STREAM:
-        return ngx_http_attest_sse_body(r, ctx, in);
+    case NGX_HTTP_ATTEST_STATE_STREAM:
+        return ngx_http_attest_stream(r, ctx, in);
 
-    case NGX_HTTP_ATTEST_REPLACE:
+    case NGX_HTTP_ATTEST_STATE_REPLACE:
         ngx_http_attest_consume(in);
         return ngx_http_attest_replace_body(r, ctx);
 
-    case NGX_HTTP_ATTEST_DISCARD:
+    case NGX_HTTP_ATTEST_STATE_DISCARD:
         ngx_http_attest_consume(in);
         return NGX_OK;
 
-    default: /* NGX_HTTP_ATTEST_PASS */
-        return ngx_http_attest_next_body_filter(r, in);
+    default: /* NGX_HTTP_ATTEST_STATE_PASS */
+        return ngx_http_next_body_filter(r, in);
     }
 }
 
@@ -659,18 +495,15 @@ ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 }
 
 
+/* collects the body; at its end, verifies it and sends what is due */
 static ngx_int_t
 ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_chain_t *in)
 {
     off_t                        n;
-    ngx_int_t                    rc;
     ngx_uint_t                   last;
     ngx_buf_t                   *b;
-    ngx_chain_t                 *cl, *out, **ll;
-    attest_err_t                 err;
-    attest_reason_t              reason;
-    uint8_t                      digest[32];
+    ngx_chain_t                 *cl;
     ngx_http_attest_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
@@ -685,7 +518,7 @@ ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                                                : 0);
 
         if (ctx->body_size + n > alcf->body_max) {
-            goto too_large;
+            return ngx_http_attest_too_large(r, ctx, in, cl);
         }
 
         if (n && ngx_http_attest_append(r, ctx, b, (size_t) n) != NGX_OK) {
@@ -701,6 +534,19 @@ ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         return NGX_OK;
     }
 
+    return ngx_http_attest_verify_body(r, ctx);
+}
+
+
+/* the whole body is held: its hash decides */
+static ngx_int_t
+ngx_http_attest_verify_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_int_t        rc;
+    attest_err_t     err;
+    attest_reason_t  reason;
+    uint8_t          digest[32];
+
     attest_jsonhash_final(ctx->hash, digest);
 
     attest_err_clear(&err);
@@ -714,35 +560,45 @@ ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             return rc;
         }
 
-        if (ctx->state == NGX_HTTP_ATTEST_REPLACE) {
+        if (ctx->state == NGX_HTTP_ATTEST_STATE_REPLACE) {
             return ngx_http_attest_replace_body(r, ctx);
         }
 
         /* report mode: the body as received */
-        goto send_body;
+        return ngx_http_attest_send_body(r, ctx);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "attest: response of %uz bytes verified", ctx->body_size);
 
-    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERIFIED, ATTEST_OK);
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_VERIFIED,
+                                ATTEST_OK);
 
-    ctx->state = NGX_HTTP_ATTEST_PASS;
+    ctx->state = NGX_HTTP_ATTEST_STATE_PASS;
     ctx->header_sent = 1;
 
     if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    rc = ngx_http_attest_next_header_filter(r);
+    rc = ngx_http_next_header_filter(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
     }
 
-send_body:
+    return ngx_http_attest_send_body(r, ctx);
+}
 
-    ctx->state = NGX_HTTP_ATTEST_PASS;
+
+/* the held body, ended by a last buffer */
+static ngx_int_t
+ngx_http_attest_send_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ctx->state = NGX_HTTP_ATTEST_STATE_PASS;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
@@ -761,9 +617,17 @@ send_body:
     cl->next = NULL;
     *ctx->body_last = cl;
 
-    return ngx_http_attest_next_body_filter(r, ctx->body);
+    return ngx_http_next_body_filter(r, ctx->body);
+}
 
-too_large:
+
+/* over attest_body_max at link cl of in: replace, or pass on unverified */
+static ngx_int_t
+ngx_http_attest_too_large(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t *cl)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *out, **ll;
 
     rc = ngx_http_attest_fail(r, ctx, ATTEST_BODY_TOO_LARGE,
                               "body over attest_body_max");
@@ -772,7 +636,7 @@ too_large:
         return rc;
     }
 
-    if (ctx->state == NGX_HTTP_ATTEST_REPLACE) {
+    if (ctx->state == NGX_HTTP_ATTEST_STATE_REPLACE) {
         ngx_http_attest_consume(in);
         return ngx_http_attest_replace_body(r, ctx);
     }
@@ -793,5 +657,32 @@ too_large:
 
     *ll = NULL;
 
-    return ngx_http_attest_next_body_filter(r, out);
+    return ngx_http_next_body_filter(r, out);
+}
+
+
+/* a stream: what the stream unit hands back goes on, its buffers reused */
+static ngx_int_t
+ngx_http_attest_stream(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *out;
+
+    out = NULL;
+
+    if (ngx_http_attest_sse_body(r, ctx, in, &out) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (out == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_next_body_filter(r, out);
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_attest_module);
+
+    return rc;
 }

@@ -29,6 +29,19 @@ static char *ngx_http_attest_rtmr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+static char *ngx_http_attest_digest_check(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_http_attest_digest_post = {
+    ngx_http_attest_digest_check
+};
+
+
+/* which root a directive loads: cmd->post of attest_gpu_root and _cpu_ */
+static ngx_uint_t  ngx_http_attest_gpu_root = 1;
+static ngx_uint_t  ngx_http_attest_cpu_root = 0;
+
+
 static ngx_conf_enum_t  ngx_http_attest_sse_signature[] = {
     { ngx_string("strip"), NGX_HTTP_ATTEST_SSE_STRIP },
     { ngx_string("pass"), NGX_HTTP_ATTEST_SSE_PASS },
@@ -93,7 +106,7 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       ngx_http_attest_str_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, image_digests),
-      NULL },
+      &ngx_http_attest_digest_post },
 
     { ngx_string("attest_body_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -135,7 +148,7 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       ngx_http_attest_root,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, gpu_root_file),
-      NULL },
+      &ngx_http_attest_gpu_root },
 
     { ngx_string("attest_gpu_driver"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -163,7 +176,7 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       ngx_http_attest_root,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, cpu_root_file),
-      NULL },
+      &ngx_http_attest_cpu_root },
 
     { ngx_string("attest_cpu_report_data"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -425,7 +438,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* the block that holds "attest" itself is where we speak up */
     here = (conf->mode != NGX_CONF_UNSET_UINT);
 
-    ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_HTTP_ATTEST_OFF);
+    ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_HTTP_ATTEST_MODE_OFF);
     ngx_conf_merge_ptr_value(conf->shm_zone, prev->shm_zone, NULL);
 
     if (conf->key == NULL) {
@@ -488,7 +501,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->tdx_debug, prev->tdx_debug, 0);
 
-    if (conf->mode == NGX_HTTP_ATTEST_OFF) {
+    if (conf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         return NGX_CONF_OK;
     }
 
@@ -548,7 +561,7 @@ ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "takes no parameter after \"off\"";
         }
 
-        alcf->mode = NGX_HTTP_ATTEST_OFF;
+        alcf->mode = NGX_HTTP_ATTEST_MODE_OFF;
         alcf->shm_zone = NULL;
         return NGX_CONF_OK;
     }
@@ -563,14 +576,14 @@ ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     name.data = value[1].data + 5;
     name.len = value[1].len - 5;
 
-    alcf->mode = NGX_HTTP_ATTEST_ENFORCE;
+    alcf->mode = NGX_HTTP_ATTEST_MODE_ENFORCE;
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_strcmp(value[i].data, "enforce") == 0) {
-            alcf->mode = NGX_HTTP_ATTEST_ENFORCE;
+            alcf->mode = NGX_HTTP_ATTEST_MODE_ENFORCE;
 
         } else if (ngx_strcmp(value[i].data, "report") == 0) {
-            alcf->mode = NGX_HTTP_ATTEST_REPORT;
+            alcf->mode = NGX_HTTP_ATTEST_MODE_REPORT;
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -664,18 +677,20 @@ ngx_http_attest_status_header(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * Repeatable lists of strings: image digests (checked for syntax), GPU
- * driver and VBIOS versions.
+ * Repeatable lists of strings: image digests, GPU driver and VBIOS
+ * versions.  A post handler in cmd->post checks each value.
  */
 static char *
 ngx_http_attest_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t      *value;
-    ngx_uint_t      i;
-    ngx_array_t   **a;
-    attest_str_t   *s;
+    char              *rv;
+    ngx_str_t         *value;
+    ngx_uint_t         i;
+    ngx_array_t      **a;
+    attest_str_t      *s;
+    ngx_conf_post_t   *post;
 
     a = (ngx_array_t **) (p + cmd->offset);
 
@@ -688,15 +703,15 @@ ngx_http_attest_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    post = cmd->post;
+
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (cmd->offset == offsetof(ngx_http_attest_loc_conf_t, image_digests)
-            && attest_digest_valid((char *) value[i].data, value[i].len) != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid image digest \"%V\", expected "
-                               "\"sha256:\" and 64 hex digits", &value[i]);
-            return NGX_CONF_ERROR;
+        if (post) {
+            rv = post->post_handler(cf, post, &value[i]);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
         }
 
         s = ngx_array_push(*a);
@@ -706,6 +721,22 @@ ngx_http_attest_str_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         s->data = (char *) value[i].data;
         s->len = value[i].len;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_attest_digest_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *value = data;
+
+    if (attest_digest_valid((char *) value->data, value->len) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid image digest \"%V\", expected "
+                           "\"sha256:\" and 64 hex digits", value);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -787,8 +818,7 @@ ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_pool_cleanup_t  *cln;
     ngx_uint_t           gpu;
 
-    gpu = (cmd->offset == offsetof(ngx_http_attest_loc_conf_t,
-                                   gpu_root_file));
+    gpu = *(ngx_uint_t *) cmd->post;
 
     file = gpu ? &alcf->gpu_root_file : &alcf->cpu_root_file;
 
@@ -941,6 +971,7 @@ static ngx_int_t
 ngx_http_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                    i;
+    ngx_array_t                  *a;
     ngx_shm_zone_t              **zones;
     ngx_http_handler_pt          *h;
     ngx_http_core_main_conf_t    *cmcf;
@@ -968,6 +999,21 @@ ngx_http_attest_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_attest_precontent_handler;
+
+    /*
+     * the log phase: ahead of the access log, which is already there, so
+     * that the log sees a cut stream's final verdict
+     */
+    a = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_attest_log_handler;
 
     return ngx_http_attest_filter_init(cf);
 }

@@ -1,13 +1,24 @@
 /*
  * ngx_http_attest_module: shared declarations of the nginx layer.
  *
- * The layer only wires nginx to the verification core (src/core): the
- * directives and their configuration (ngx_http_attest_module.c), the
- * shared-memory cache of verified attestations (ngx_http_attest_zone.c),
- * the pre-content handler that fetches and verifies reports
- * (ngx_http_attest_fetch.c), the response filters that verify signed
- * completions (ngx_http_attest_filter.c) and streams
- * (ngx_http_attest_sse.c), and the variables (ngx_http_attest_variables.c).
+ * The layer only wires nginx to the verification core (src/core).  Its
+ * files form a tree; each uses only those listed after it:
+ *
+ *   ngx_http_attest_module.c     the directives and their configuration;
+ *                                wires the others into nginx
+ *   ngx_http_attest_filter.c     the response filters: the only owner of
+ *                                the next-filter pointers; holds and
+ *                                verifies non-streaming bodies, and
+ *                                dispatches to the fetch guard and the
+ *                                stream
+ *   ngx_http_attest_fetch.c      the pre-content handler that fetches and
+ *                                verifies reports, and the size guard of
+ *                                its subrequest's response
+ *   ngx_http_attest_sse.c        verified streaming: turns upstream
+ *                                buffers into the chain to send
+ *   ngx_http_attest_variables.c  the variables
+ *   ngx_http_attest_ctx.c        the request's context and its verdict
+ *   ngx_http_attest_zone.c       the shared-memory cache and its clock
  */
 
 #ifndef _NGX_HTTP_ATTEST_MODULE_H_INCLUDED_
@@ -24,28 +35,37 @@
 #include "attest_sse.h"
 
 
-#define NGX_HTTP_ATTEST_OFF        0
-#define NGX_HTTP_ATTEST_ENFORCE    1
-#define NGX_HTTP_ATTEST_REPORT     2
+/* attest off | enforce | report */
+#define NGX_HTTP_ATTEST_MODE_OFF          0
+#define NGX_HTTP_ATTEST_MODE_ENFORCE      1
+#define NGX_HTTP_ATTEST_MODE_REPORT       2
 
-#define NGX_HTTP_ATTEST_SSE_STRIP  0
-#define NGX_HTTP_ATTEST_SSE_PASS   1
+/* attest_sse_signature strip | pass */
+#define NGX_HTTP_ATTEST_SSE_STRIP         0
+#define NGX_HTTP_ATTEST_SSE_PASS          1
 
-/* verdicts */
-#define NGX_HTTP_ATTEST_NONE        0
-#define NGX_HTTP_ATTEST_VERIFIED    1
-#define NGX_HTTP_ATTEST_FAILED      2
-#define NGX_HTTP_ATTEST_UNVERIFIED  3
+/* a response's verdict */
+#define NGX_HTTP_ATTEST_VERDICT_NONE        0
+#define NGX_HTTP_ATTEST_VERDICT_VERIFIED    1
+#define NGX_HTTP_ATTEST_VERDICT_FAILED      2
+#define NGX_HTTP_ATTEST_VERDICT_UNVERIFIED  3
 
 /* what the body filter does with upstream bytes */
-#define NGX_HTTP_ATTEST_PASS       0     /* forward as they come */
-#define NGX_HTTP_ATTEST_BUFFER     1     /* hold and hash until the end */
-#define NGX_HTTP_ATTEST_REPLACE    2     /* send the error body, then drop */
-#define NGX_HTTP_ATTEST_DISCARD    3     /* drop everything */
-#define NGX_HTTP_ATTEST_STREAM     4     /* verify SSE on the fly */
+#define NGX_HTTP_ATTEST_STATE_PASS        0  /* forward as they come */
+#define NGX_HTTP_ATTEST_STATE_BUFFER      1  /* hold and hash to the end */
+#define NGX_HTTP_ATTEST_STATE_REPLACE     2  /* send the error body, drop */
+#define NGX_HTTP_ATTEST_STATE_DISCARD     3  /* drop everything */
+#define NGX_HTTP_ATTEST_STATE_STREAM      4  /* verify SSE on the fly */
 
 
+/*
+ * The zone's header in shared memory.  Entries are stored verbatim and a
+ * zone outlives reloads, so its first word names the layout
+ * (NGX_HTTP_ATTEST_ZONE_LAYOUT in ngx_http_attest_zone.c): a reload into a
+ * build with another layout starts with an empty zone.
+ */
 typedef struct {
+    uint64_t                    layout;     /* NGX_HTTP_ATTEST_ZONE_LAYOUT */
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 lru;
@@ -60,14 +80,13 @@ typedef struct {
 
 
 /* zone lookups */
-#define NGX_HTTP_ATTEST_FRESH      0     /* a verified entry within TTL */
-#define NGX_HTTP_ATTEST_MISS       1     /* none: the caller now fetches */
-#define NGX_HTTP_ATTEST_WAIT       2     /* another request is fetching */
-#define NGX_HTTP_ATTEST_LOST       3     /* the fetch waited on failed */
+#define NGX_HTTP_ATTEST_ZONE_FRESH        0  /* a verified entry within TTL */
+#define NGX_HTTP_ATTEST_ZONE_MISS         1  /* none: the caller now fetches */
+#define NGX_HTTP_ATTEST_ZONE_WAIT         2  /* another request is fetching */
+#define NGX_HTTP_ATTEST_ZONE_LOST         3  /* the fetch waited on failed */
 
-/* how long one fetch holds a key, and how often waiters look again */
-#define NGX_HTTP_ATTEST_LEASE      30000
-#define NGX_HTTP_ATTEST_POLL       20
+/* how long one fetch holds a key (ms) */
+#define NGX_HTTP_ATTEST_ZONE_LEASE        30000
 
 
 /* one verified attestation as the cache and a request see it */
@@ -131,15 +150,17 @@ typedef struct {
     unsigned                    leased:1;
     unsigned                    decided:1;
 
-    attest_reason_t             attest_reason;  /* why no attestation */
+    /* why there is no verified attestation (ATTEST_OK: there is one) */
+    attest_reason_t             attestation_reason;
     ngx_http_request_t         *fetch_sr;
+    ngx_int_t                   fetch_rc;       /* as fetch_done saw it */
     off_t                       fetch_size;
     ngx_msec_int_t              wait_start;
     ngx_http_attest_entry_t     entry;
 
-    ngx_uint_t                  verdict;
-    attest_reason_t             reason;
-    ngx_uint_t                  state;
+    ngx_uint_t                  verdict;        /* _VERDICT_ */
+    attest_reason_t             verdict_reason; /* why not verified */
+    ngx_uint_t                  state;          /* _STATE_ */
 
     /* non-streaming verification */
     attest_sig_fields_t         fields;
@@ -150,26 +171,24 @@ typedef struct {
     ngx_buf_t                  *body_buf;
     size_t                      body_size;
 
-    /* streaming verification */
+    /*
+     * streaming verification: the protocol's state is in the core's
+     * accumulator, these only record what the client was sent
+     */
     attest_sse_t               *sse;
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
-    unsigned                    sse_in_sig:1;
-    unsigned                    sse_done:1;
-    unsigned                    sse_ended:1;
+    unsigned                    sse_verdict_sent:1;
+    unsigned                    sse_tail_sent:1;  /* blank after [DONE] */
     unsigned                    sse_trailer:1;
     unsigned                    sse_closed:1;
-    unsigned                    sse_sig_seen:1;
 } ngx_http_attest_ctx_t;
 
 
 extern ngx_module_t  ngx_http_attest_module;
 
-extern ngx_http_output_header_filter_pt  ngx_http_attest_next_header_filter;
-extern ngx_http_output_body_filter_pt    ngx_http_attest_next_body_filter;
 
-
-/* zone */
+/* zone (uses the core only) */
 char *ngx_http_attest_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
@@ -177,38 +196,41 @@ ngx_int_t ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
     ngx_http_attest_entry_t *entry, attest_reason_t *reason, ngx_log_t *log);
 void ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_attest_entry_t *entry, attest_reason_t reason, ngx_log_t *log);
-
-/* fetch */
-ngx_int_t ngx_http_attest_precontent_handler(ngx_http_request_t *r);
-ngx_http_attest_ctx_t *ngx_http_attest_get_ctx(ngx_http_request_t *r);
 ngx_msec_int_t ngx_http_attest_now(void);
 
-/* filters */
-ngx_int_t ngx_http_attest_fetch_header(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx);
-ngx_int_t ngx_http_attest_fetch_body(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
-ngx_int_t ngx_http_attest_filter_init(ngx_conf_t *cf);
-void ngx_http_attest_set_verdict(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason);
+/* the request's context and verdict (uses the core only) */
+ngx_http_attest_ctx_t *ngx_http_attest_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_attest_add_cleanup(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
+void ngx_http_attest_set_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason);
 u_char *ngx_http_attest_verdict_text(ngx_http_attest_ctx_t *ctx, u_char *buf,
     size_t size);
+ngx_int_t ngx_http_attest_error_body(ngx_http_request_t *r,
+    attest_reason_t reason, ngx_buf_t **out);
 ngx_int_t ngx_http_attest_add_status_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_add_trailer(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
-ngx_int_t ngx_http_attest_error_body(ngx_http_request_t *r,
-    attest_reason_t reason, ngx_buf_t **out);
+ngx_int_t ngx_http_attest_log_handler(ngx_http_request_t *r);
 
-/* streaming */
+/* fetch (uses ctx, zone) */
+ngx_int_t ngx_http_attest_precontent_handler(ngx_http_request_t *r);
+void ngx_http_attest_fetch_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+ngx_int_t ngx_http_attest_fetch_body(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
+
+/* streaming (uses ctx) */
 ngx_int_t ngx_http_attest_sse_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_sse_body(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 
-/* variables */
+/* filters (uses ctx, fetch, sse) */
+ngx_int_t ngx_http_attest_filter_init(ngx_conf_t *cf);
+
+/* variables (uses ctx, zone) */
 ngx_int_t ngx_http_attest_add_variables(ngx_conf_t *cf);
 
 #endif /* _NGX_HTTP_ATTEST_MODULE_H_INCLUDED_ */

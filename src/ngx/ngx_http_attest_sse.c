@@ -8,12 +8,15 @@
  * end of the stream) from the signature event and the running hash: a
  * comment line before [DONE] when verified or in report mode, an
  * OpenAI-shaped error event and no [DONE] when enforcing a failure.
+ *
+ * The core's accumulator keeps the protocol's state and gives the verdict
+ * (attest_sse_finish); here each line is only passed, dropped or
+ * answered, and the chain to send is handed back to the filter.
  */
 
 #include "ngx_http_attest_module.h"
 
 #include "attest_eth.h"
-#include "attest_sig.h"
 
 
 #define NGX_HTTP_ATTEST_SSE_BUF  4096
@@ -34,6 +37,19 @@ static ngx_int_t ngx_http_attest_sse_emit(ngx_http_request_t *r,
 static ngx_int_t ngx_http_attest_sse_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
     attest_reason_t reason, const char *detail);
+static ngx_int_t ngx_http_attest_sse_end(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o);
+static ngx_int_t ngx_http_attest_sse_buf(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o, ngx_buf_t *b);
+static ngx_int_t ngx_http_attest_sse_overlong(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
+    attest_sse_line_t *line, u_char *start, ngx_buf_t *b);
+static ngx_int_t ngx_http_attest_sse_line(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
+    attest_sse_line_t *line);
+static ngx_int_t ngx_http_attest_sse_close(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
+    ngx_uint_t last, ngx_uint_t flush);
 
 
 static ngx_int_t
@@ -57,6 +73,7 @@ ngx_http_attest_client_wants_trailers(ngx_http_request_t *r)
 }
 
 
+/* a signed stream begins: the filter sends the header this prepares */
 ngx_int_t
 ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 {
@@ -75,7 +92,7 @@ ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    ctx->state = NGX_HTTP_ATTEST_STREAM;
+    ctx->state = NGX_HTTP_ATTEST_STATE_STREAM;
     ctx->header_sent = 1;
 
     /* we strip and add lines: the upstream's length no longer holds */
@@ -101,7 +118,7 @@ ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 #endif
     }
 
-    return ngx_http_attest_next_header_filter(r);
+    return NGX_OK;
 }
 
 
@@ -190,10 +207,10 @@ ngx_http_attest_sse_verdict(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
-    ctx->sse_ended = 1;
+    ctx->sse_verdict_sent = 1;
 
     if (reason == ATTEST_OK) {
-        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERIFIED,
+        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_VERIFIED,
                                     ATTEST_OK);
 
         attest_eth_format_address(ctx->entry.result.signing_address, addr);
@@ -207,9 +224,10 @@ ngx_http_attest_sse_verdict(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                   "attest: stream for key \"%V\" failed: %s: %s",
                   &ctx->key, attest_reason_name(reason), detail);
 
-    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_FAILED, reason);
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                reason);
 
-    if (alcf->mode == NGX_HTTP_ATTEST_REPORT) {
+    if (alcf->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
         p = ngx_snprintf(line, sizeof(line),
                          ": attest status=failed reason=%s\n\n",
                          attest_reason_name(reason));
@@ -233,41 +251,25 @@ ngx_http_attest_sse_verdict(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ctx->state = NGX_HTTP_ATTEST_DISCARD;
+    ctx->state = NGX_HTTP_ATTEST_STATE_DISCARD;
 
     return NGX_OK;
 }
 
 
-/* the verdict from the signature event and the hash of all data so far */
-static attest_reason_t
-ngx_http_attest_sse_check(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
-    attest_err_t *err)
+/* the end of the stream, at [DONE] or where the upstream stopped */
+static ngx_int_t
+ngx_http_attest_sse_end(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o)
 {
-    void                 *tree;
-    size_t                len;
-    uint8_t               digest[32];
-    const uint8_t        *json;
-    attest_reason_t       rc;
-    attest_signer_t       signer;
-    attest_sig_fields_t   fields;
+    attest_err_t     err;
+    attest_reason_t  reason;
+    attest_signer_t  signer;
 
-    json = attest_sse_signature(ctx->sse, &len);
-
-    if (json == NULL) {
-        if (ctx->sse_sig_seen) {
-            return attest_fail(err, ATTEST_SIGNATURE_MALFORMED,
-                               "signature event repeated or over %d bytes",
-                               ATTEST_SSE_SIG_MAX);
-        }
-
-        return attest_fail(err, ATTEST_STREAM_UNSIGNED,
-                           "no signature event in the stream");
-    }
-
-    rc = attest_sig_json_parse(json, len, &fields, &tree, err);
-    if (rc != ATTEST_OK) {
-        return rc;
+    if (ctx->verdict == NGX_HTTP_ATTEST_VERDICT_FAILED) {
+        /* report mode already saw a failure mid-stream: it stands */
+        return ngx_http_attest_sse_verdict(r, ctx, o, ctx->verdict_reason,
+                                           "failed earlier in the stream");
     }
 
     signer.address = ctx->entry.result.signing_address;
@@ -275,70 +277,26 @@ ngx_http_attest_sse_check(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                           ? ctx->entry.result.image_digest : NULL;
     signer.image_digest_len = ctx->entry.result.image_digest_len;
 
-    rc = attest_sig_verify(&fields, &signer, &ctx->text, err);
-
-    attest_sig_json_free(tree);
-
-    if (rc != ATTEST_OK) {
-        return rc;
-    }
-
-    attest_sse_hash(ctx->sse, digest);
-
-    return attest_sig_check_body(&ctx->text, digest, err);
-}
-
-
-static ngx_int_t
-ngx_http_attest_sse_end(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
-    ngx_http_attest_sse_out_t *o)
-{
-    attest_err_t     err;
-    attest_reason_t  reason;
-
     attest_err_clear(&err);
 
-    if (ctx->verdict == NGX_HTTP_ATTEST_FAILED) {
-        /* report mode already saw a failure mid-stream: it stands */
-        return ngx_http_attest_sse_verdict(r, ctx, o, ctx->reason,
-                                           "failed earlier in the stream");
-    }
-
-    reason = ngx_http_attest_sse_check(r, ctx, &err);
-
-    if (reason == ATTEST_STREAM_UNSIGNED && !ctx->sse_done
-        && attest_sse_signature(ctx->sse, NULL) == NULL
-        && attest_sse_pending(ctx->sse))
-    {
-        /* ended inside a line: cut off, not merely unsigned */
-        reason = attest_fail(&err, ATTEST_STREAM_TRUNCATED,
-                             "stream ended inside a line");
-
-    } else if (reason == ATTEST_OK && !ctx->sse_done) {
-        reason = attest_fail(&err, ATTEST_STREAM_TRUNCATED,
-                             "stream ended without [DONE]");
-    }
+    reason = attest_sse_finish(ctx->sse, &signer, &err);
 
     return ngx_http_attest_sse_verdict(r, ctx, o, reason, err.detail);
 }
 
 
+/*
+ * The upstream's buffers become the chain *out to send (NULL: nothing to
+ * send yet); the filter sends it and recycles its buffers.
+ */
 ngx_int_t
 ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
-    ngx_chain_t *in)
+    ngx_chain_t *in, ngx_chain_t **out)
 {
-    size_t                       n;
-    u_char                      *start;
-    ngx_int_t                    rc;
-    ngx_uint_t                   last, flush, drop;
-    ngx_buf_t                   *b;
-    ngx_chain_t                 *cl;
-    attest_err_t                 err;
-    attest_sse_line_t            line;
-    ngx_http_attest_sse_out_t    o;
-    ngx_http_attest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+    ngx_uint_t                 last, flush;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_attest_sse_out_t  o;
 
     o.out = NULL;
     o.last = &o.out;
@@ -359,183 +317,198 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             flush = 1;
         }
 
-        while (ngx_buf_in_memory(b) && b->pos < b->last) {
-
-            if (ctx->state != NGX_HTTP_ATTEST_STREAM) {
-                b->pos = b->last;
-                break;
-            }
-
-            start = b->pos;
-            n = attest_sse_feed(ctx->sse, b->pos, b->last - b->pos, &line);
-            b->pos += n;
-
-            if (line.type == ATTEST_SSE_NONE) {
-                break;
-            }
-
-            if (line.type == ATTEST_SSE_ERROR) {
-                /* the error is sticky: every later buffer comes here too */
-
-                if (ctx->sse_done) {
-                    /* after [DONE]: dropped like any other line */
-                    break;
-                }
-
-                if (!ctx->sse_ended) {
-                    attest_err_clear(&err);
-                    attest_fail(&err, ATTEST_BODY_TOO_LARGE,
-                                "stream line longer than attest_body_max");
-
-                    if (ngx_http_attest_sse_verdict(r, ctx, &o,
-                                                    ATTEST_BODY_TOO_LARGE,
-                                                    err.detail)
-                        != NGX_OK)
-                    {
-                        return NGX_ERROR;
-                    }
-
-                    if (ctx->state != NGX_HTTP_ATTEST_STREAM) {
-                        /* enforce: the error event was the last word */
-                        break;
-                    }
-                }
-
-                /*
-                 * report mode: the rest goes on verbatim and unverified,
-                 * still through here so that the trailer follows; the
-                 * feed took the whole buffer: forward the head of the
-                 * line it held from earlier buffers, then this buffer
-                 * from where the line's bytes in it begin
-                 */
-                if ((line.len
-                     && ngx_http_attest_sse_emit(r, ctx, &o, line.data,
-                                                 line.len)
-                        != NGX_OK)
-                    || ngx_http_attest_sse_emit(r, ctx, &o, start,
-                                                b->last - start)
-                       != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-
-                break;
-            }
-
-            if (ctx->sse_done) {
-                /* after [DONE] only the blank line ending it goes on */
-                if (line.type == ATTEST_SSE_BLANK && !ctx->sse_ended) {
-                    ctx->sse_ended = 1;
-                    if (ngx_http_attest_sse_emit(r, ctx, &o, line.data,
-                                                 line.len)
-                        != NGX_OK)
-                    {
-                        return NGX_ERROR;
-                    }
-                }
-
-                continue;
-            }
-
-            drop = 0;
-
-            switch (line.type) {
-
-            case ATTEST_SSE_SIG_DATA:
-                ctx->sse_sig_seen = 1;
-                /* fall through */
-
-            case ATTEST_SSE_SIG_EVENT:
-                ctx->sse_in_sig = 1;
-                drop = (alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP);
-                break;
-
-            case ATTEST_SSE_BLANK:
-                if (ctx->sse_in_sig) {
-                    ctx->sse_in_sig = 0;
-                    drop = (alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP);
-                }
-                break;
-
-            case ATTEST_SSE_DONE:
-                ctx->sse_done = 1;
-
-                if (ngx_http_attest_sse_end(r, ctx, &o) != NGX_OK) {
-                    return NGX_ERROR;
-                }
-
-                ctx->sse_ended = 0;
-
-                /* an enforced failure ends the stream without [DONE] */
-                drop = (ctx->state != NGX_HTTP_ATTEST_STREAM);
-                break;
-
-            case ATTEST_SSE_OTHER:
-                if (line.len >= 4 && ngx_strncmp(line.data, "data", 4) == 0
-                    && !ctx->sse_in_sig)
-                {
-                    /*
-                     * "data:x" or a bare "data" is data to an SSE client
-                     * but outside the agent's hash: never let it through
-                     * unsigned
-                     */
-                    if (alcf->mode == NGX_HTTP_ATTEST_REPORT) {
-                        ngx_http_attest_set_verdict(r, ctx,
-                                                    NGX_HTTP_ATTEST_FAILED,
-                                                    ATTEST_BODY_MISMATCH);
-
-                    } else {
-                        if (ngx_http_attest_sse_verdict(r, ctx, &o,
-                                                   ATTEST_BODY_MISMATCH,
-                                                   "data line outside the "
-                                                   "signed hash")
-                            != NGX_OK)
-                        {
-                            return NGX_ERROR;
-                        }
-
-                        drop = 1;
-                        break;
-                    }
-                }
-
-                /* fall through */
-
-            default:
-                if (ctx->sse_in_sig
-                    && alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP)
-                {
-                    drop = 1;
-                }
-
-                break;
-            }
-
-            if (!drop
-                && ngx_http_attest_sse_emit(r, ctx, &o, line.data, line.len)
-                   != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-    }
-
-    if (last && !ctx->sse_done && !ctx->sse_ended
-        && ctx->state == NGX_HTTP_ATTEST_STREAM)
-    {
-        if (ngx_http_attest_sse_end(r, ctx, &o) != NGX_OK) {
+        if (ngx_http_attest_sse_buf(r, ctx, &o, b) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    if (ctx->state == NGX_HTTP_ATTEST_DISCARD && !ctx->sse_closed) {
+    if (ngx_http_attest_sse_close(r, ctx, &o, last, flush) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *out = o.out;
+
+    return NGX_OK;
+}
+
+
+/* the lines of one upstream buffer, each passed, dropped or answered */
+static ngx_int_t
+ngx_http_attest_sse_buf(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o, ngx_buf_t *b)
+{
+    size_t             n;
+    u_char            *start;
+    attest_sse_line_t  line;
+
+    while (ngx_buf_in_memory(b) && b->pos < b->last) {
+
+        if (ctx->state != NGX_HTTP_ATTEST_STATE_STREAM) {
+            b->pos = b->last;
+            break;
+        }
+
+        start = b->pos;
+        n = attest_sse_feed(ctx->sse, b->pos, b->last - b->pos, &line);
+        b->pos += n;
+
+        if (line.type == ATTEST_SSE_NONE) {
+            break;
+        }
+
+        if (line.type == ATTEST_SSE_ERROR) {
+            /* the error is sticky: every later buffer comes here too */
+            return ngx_http_attest_sse_overlong(r, ctx, o, &line, start, b);
+        }
+
+        if (ngx_http_attest_sse_line(r, ctx, o, &line) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a line longer than attest_body_max: the feed took the whole buffer */
+static ngx_int_t
+ngx_http_attest_sse_overlong(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
+    attest_sse_line_t *line, u_char *start, ngx_buf_t *b)
+{
+    attest_err_t  err;
+
+    if (attest_sse_done(ctx->sse)) {
+        /* after [DONE]: dropped like any other line */
+        return NGX_OK;
+    }
+
+    if (!ctx->sse_verdict_sent) {
+        attest_err_clear(&err);
+        attest_fail(&err, ATTEST_BODY_TOO_LARGE,
+                    "stream line longer than attest_body_max");
+
+        if (ngx_http_attest_sse_verdict(r, ctx, o, ATTEST_BODY_TOO_LARGE,
+                                        err.detail)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->state != NGX_HTTP_ATTEST_STATE_STREAM) {
+            /* enforce: the error event was the last word */
+            return NGX_OK;
+        }
+    }
+
+    /*
+     * report mode: the rest goes on verbatim and unverified, still through
+     * here so that the trailer follows; forward the head of the line held
+     * from earlier buffers, then this buffer from where the line's bytes
+     * in it begin
+     */
+    if ((line->len
+         && ngx_http_attest_sse_emit(r, ctx, o, line->data, line->len)
+            != NGX_OK)
+        || ngx_http_attest_sse_emit(r, ctx, o, start, b->last - start)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one complete line: strip the signature per policy, decide at [DONE] */
+static ngx_int_t
+ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o, attest_sse_line_t *line)
+{
+    ngx_uint_t                   drop;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (attest_sse_done(ctx->sse) && ctx->sse_verdict_sent) {
+        /* after [DONE] and its verdict only the blank line ending it goes */
+        if (line->type == ATTEST_SSE_BLANK && !ctx->sse_tail_sent) {
+            ctx->sse_tail_sent = 1;
+            return ngx_http_attest_sse_emit(r, ctx, o, line->data,
+                                            line->len);
+        }
+
+        return NGX_OK;
+    }
+
+    drop = line->in_sig && alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP;
+
+    switch (line->type) {
+
+    case ATTEST_SSE_DONE:
+        if (ngx_http_attest_sse_end(r, ctx, o) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* an enforced failure ends the stream without [DONE] */
+        drop = (ctx->state != NGX_HTTP_ATTEST_STATE_STREAM);
+        break;
+
+    case ATTEST_SSE_OTHER:
+        /*
+         * "data:x" or a bare "data" is data to an SSE client but outside
+         * the agent's hash: never let it through unsigned
+         */
+        if (line->in_sig || line->len < 4
+            || ngx_strncmp(line->data, "data", 4) != 0)
+        {
+            break;
+        }
+
+        if (alcf->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
+            ngx_http_attest_set_verdict(r, ctx,
+                                        NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                        ATTEST_BODY_MISMATCH);
+            break;
+        }
+
+        return ngx_http_attest_sse_verdict(r, ctx, o, ATTEST_BODY_MISMATCH,
+                                           "data line outside the signed "
+                                           "hash");
+
+    default:
+        break;
+    }
+
+    if (drop) {
+        return NGX_OK;
+    }
+
+    return ngx_http_attest_sse_emit(r, ctx, o, line->data, line->len);
+}
+
+
+/* the end of this call's output: the verdict when the stream is over */
+static ngx_int_t
+ngx_http_attest_sse_close(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o, ngx_uint_t last, ngx_uint_t flush)
+{
+    if (last && !attest_sse_done(ctx->sse) && !ctx->sse_verdict_sent
+        && ctx->state == NGX_HTTP_ATTEST_STATE_STREAM)
+    {
+        if (ngx_http_attest_sse_end(r, ctx, o) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->state == NGX_HTTP_ATTEST_STATE_DISCARD && !ctx->sse_closed) {
         /* an enforced failure: end the response now */
         last = 1;
     }
 
     if (last) {
         ctx->sse_closed = 1;
-        ctx->state = NGX_HTTP_ATTEST_DISCARD;
+        ctx->state = NGX_HTTP_ATTEST_STATE_DISCARD;
 
         if (ctx->sse_trailer
             && ngx_http_attest_add_trailer(r, ctx) != NGX_OK)
@@ -548,31 +521,26 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
      * a flush must go on even with no complete line to send: the upstream
      * module flushes the response head this way before any body arrives
      */
-    if (o.out == NULL && !last && !flush) {
+    if (o->out == NULL && !last && !flush) {
         return NGX_OK;
     }
 
-    if (o.buf == NULL) {
+    if (o->buf == NULL) {
         /* nothing to say but the end */
-        if (ngx_http_attest_sse_newbuf(r, ctx, &o) != NGX_OK) {
+        if (ngx_http_attest_sse_newbuf(r, ctx, o) != NGX_OK) {
             return NGX_ERROR;
         }
 
         /* an empty special buffer: in memory it would be a zero size buf */
-        o.buf->temporary = 0;
+        o->buf->temporary = 0;
     }
 
     if (last) {
-        o.buf->last_buf = 1;
+        o->buf->last_buf = 1;
 
     } else {
-        o.buf->flush = 1;
+        o->buf->flush = 1;
     }
 
-    rc = ngx_http_attest_next_body_filter(r, o.out);
-
-    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &o.out,
-                            (ngx_buf_tag_t) &ngx_http_attest_module);
-
-    return rc;
+    return NGX_OK;
 }

@@ -11,6 +11,10 @@
 
 static ngx_int_t ngx_http_attest_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_attest_verdict_value(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s);
+static ngx_int_t ngx_http_attest_result_value(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s);
 
 
 #define NGX_HTTP_ATTEST_VAR_STATUS     0
@@ -80,13 +84,13 @@ ngx_http_attest_add_variables(ngx_conf_t *cf)
 }
 
 
+/* reads the context; the verdict itself is decided elsewhere */
 static ngx_int_t
 ngx_http_attest_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                 *p;
-    size_t                  len;
-    const char             *s;
+    ngx_str_t               s;
+    ngx_int_t               rc;
     ngx_http_attest_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
@@ -96,146 +100,159 @@ ngx_http_attest_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ctx->state == NGX_HTTP_ATTEST_STREAM
-        && ctx->verdict == NGX_HTTP_ATTEST_NONE && r->main->count == 0)
-    {
-        /* a stream that never reached its end: the upstream cut it */
-        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_FAILED,
-                                    ATTEST_STREAM_TRUNCATED);
-    }
-
-    p = NULL;
-    len = 0;
+    ngx_str_null(&s);
 
     switch (data) {
 
     case NGX_HTTP_ATTEST_VAR_STATUS:
-        if (ctx->verdict == NGX_HTTP_ATTEST_NONE) {
-            break;
-        }
-
-        p = ngx_pnalloc(r->pool, 64);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
-
-        /* the verdict word alone; the reason has its own variable */
-        s = (char *) ngx_strlchr(p, p + len, ';');
-        if (s) {
-            len = (u_char *) s - p;
-        }
-
-        break;
-
     case NGX_HTTP_ATTEST_VAR_REASON:
-        if (ctx->verdict == NGX_HTTP_ATTEST_NONE
-            || ctx->verdict == NGX_HTTP_ATTEST_VERIFIED)
-        {
-            break;
+        rc = ngx_http_attest_verdict_value(r, ctx, data, &s);
+        break;
+
+    case NGX_HTTP_ATTEST_VAR_KEY:
+        s = ctx->key;
+        rc = NGX_OK;
+        break;
+
+    case NGX_HTTP_ATTEST_VAR_NONCE:
+        if (ctx->started && (ctx->fetching || ctx->fetched)) {
+            s.data = ctx->nonce_hex;
+            s.len = sizeof(ctx->nonce_hex);
         }
 
-        p = (u_char *) attest_reason_name(ctx->reason);
-        len = ngx_strlen(p);
+        rc = NGX_OK;
         break;
+
+    default:
+        rc = ctx->attested ? ngx_http_attest_result_value(r, ctx, data, &s)
+                           : NGX_OK;
+        break;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (s.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = s.data;
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* $attest_status, $attest_reason */
+static ngx_int_t
+ngx_http_attest_verdict_value(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s)
+{
+    u_char  *p, *semi;
+
+    if (ctx->verdict == NGX_HTTP_ATTEST_VERDICT_NONE) {
+        return NGX_OK;
+    }
+
+    if (data == NGX_HTTP_ATTEST_VAR_REASON) {
+        if (ctx->verdict != NGX_HTTP_ATTEST_VERDICT_VERIFIED) {
+            s->data = (u_char *) attest_reason_name(ctx->verdict_reason);
+            s->len = ngx_strlen(s->data);
+        }
+
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->data = p;
+    s->len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
+
+    /* the verdict word alone; the reason has its own variable */
+    semi = ngx_strlchr(p, p + s->len, ';');
+    if (semi) {
+        s->len = semi - p;
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the verified attestation says; only called when there is one */
+static ngx_int_t
+ngx_http_attest_result_value(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s)
+{
+    u_char           *p;
+    attest_result_t  *res;
+
+    res = &ctx->entry.result;
+
+    switch (data) {
 
     case NGX_HTTP_ATTEST_VAR_SIGNER:
-        if (!ctx->attested) {
-            break;
-        }
-
         p = ngx_pnalloc(r->pool, 43);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        attest_eth_format_address(ctx->entry.result.signing_address,
-                                  (char *) p);
-        len = 42;
+        attest_eth_format_address(res->signing_address, (char *) p);
+        s->data = p;
+        s->len = 42;
         break;
 
     case NGX_HTTP_ATTEST_VAR_DIGEST:
-        if (!ctx->attested || !ctx->entry.result.has_image_digest) {
-            break;
+        if (res->has_image_digest) {
+            s->data = (u_char *) res->image_digest;
+            s->len = res->image_digest_len;
         }
 
-        p = (u_char *) ctx->entry.result.image_digest;
-        len = ctx->entry.result.image_digest_len;
-        break;
-
-    case NGX_HTTP_ATTEST_VAR_KEY:
-        p = ctx->key.data;
-        len = ctx->key.len;
-        break;
-
-    case NGX_HTTP_ATTEST_VAR_NONCE:
-        if (!ctx->started || (!ctx->fetching && !ctx->fetched)) {
-            break;
-        }
-
-        p = ctx->nonce_hex;
-        len = sizeof(ctx->nonce_hex);
         break;
 
     case NGX_HTTP_ATTEST_VAR_AGE:
-        if (!ctx->attested) {
-            break;
-        }
-
         p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        len = ngx_sprintf(p, "%M",
-                          (ngx_msec_t) (ngx_http_attest_now()
-                                        - ctx->entry.verified_at) / 1000)
-              - p;
+        s->data = p;
+        s->len = ngx_sprintf(p, "%M",
+                             (ngx_msec_t) (ngx_http_attest_now()
+                                           - ctx->entry.verified_at) / 1000)
+                 - p;
         break;
 
     case NGX_HTTP_ATTEST_VAR_GPU:
     case NGX_HTTP_ATTEST_VAR_CPU:
-        if (!ctx->attested) {
-            break;
-        }
-
         p = ngx_pnalloc(r->pool, 160);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         if (data == NGX_HTTP_ATTEST_VAR_GPU) {
-            attest_result_gpu_text(&ctx->entry.result, (char *) p, 160);
+            attest_result_gpu_text(res, (char *) p, 160);
 
         } else {
-            attest_result_cpu_text(&ctx->entry.result, (char *) p, 160);
+            attest_result_cpu_text(res, (char *) p, 160);
         }
 
-        len = ngx_strlen(p);
+        s->data = p;
+        s->len = ngx_strlen(p);
         break;
 
-    case NGX_HTTP_ATTEST_VAR_BINDING:
-        if (!ctx->attested) {
-            break;
-        }
-
-        s = ctx->entry.result.bound ? "quote" : "report";
-        p = (u_char *) s;
-        len = ngx_strlen(s);
+    default: /* NGX_HTTP_ATTEST_VAR_BINDING */
+        s->data = (u_char *) (res->bound ? "quote" : "report");
+        s->len = ngx_strlen(s->data);
         break;
     }
-
-    if (p == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = p;
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
 
     return NGX_OK;
 }

@@ -2,7 +2,8 @@
  * The shared-memory cache of verified attestations: one entry per key,
  * visible to every worker, kept across reloads, least recently used
  * evicted when the zone is full.  Only verified results are stored;
- * failures are never cached, so a bad report cannot pin a key.
+ * failures are never cached, so a bad report cannot pin a key.  The zone
+ * keeps its own clock: wall time in milliseconds.
  */
 
 #include "ngx_http_attest_module.h"
@@ -20,10 +21,37 @@ typedef struct {
 } ngx_http_attest_node_t;
 
 
+/*
+ * The layout of what the zone stores verbatim: a tag, a version to bump
+ * whenever a stored structure changes meaning, and the node's size, which
+ * catches most changes nobody remembered to bump for.
+ */
+#define NGX_HTTP_ATTEST_ZONE_VERSION  1
+
+#define NGX_HTTP_ATTEST_ZONE_LAYOUT                                           \
+    (0x6174747a00000000ULL                                                   \
+     | (uint64_t) NGX_HTTP_ATTEST_ZONE_VERSION << 16                         \
+     | (uint64_t) (sizeof(ngx_http_attest_node_t) & 0xffff))
+
+
 static ngx_int_t ngx_http_attest_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_attest_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_attest_zone_check_layout(ngx_conf_t *cf,
+    ngx_shm_zone_t *shm_zone);
+
+
+ngx_msec_int_t
+ngx_http_attest_now(void)
+{
+    ngx_time_t  *tp;
+
+    /* wall clock: entries outlive a reload and are shared by workers */
+    tp = ngx_timeofday();
+
+    return (ngx_msec_int_t) tp->sec * 1000 + tp->msec;
+}
 
 
 char *
@@ -98,7 +126,74 @@ ngx_http_attest_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->init = ngx_http_attest_zone_init;
     shm_zone->data = zone;
 
+    ngx_http_attest_zone_check_layout(cf, shm_zone);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * On reload nginx hands a zone of the same name and size to the new
+ * cycle as it is.  When the running zone holds another layout (an older
+ * or newer build), ask for a fresh one instead: the old workers keep
+ * theirs until they exit, and nothing reads entries it does not know.
+ */
+static void
+ngx_http_attest_zone_check_layout(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *oz;
+    ngx_slab_pool_t  *shpool;
+    ngx_cycle_t      *old;
+
+    old = cf->cycle->old_cycle;
+
+    if (old == NULL || ngx_is_init_cycle(old)) {
+        return;
+    }
+
+    part = &old->shared_memory.part;
+    oz = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            oz = part->elts;
+            i = 0;
+        }
+
+        if (oz[i].shm.name.len != shm_zone->shm.name.len
+            || ngx_strncmp(oz[i].shm.name.data, shm_zone->shm.name.data,
+                           shm_zone->shm.name.len)
+               != 0
+            || oz[i].shm.addr == NULL)
+        {
+            continue;
+        }
+
+        /* the slab pool is nginx's, its data our header's first word */
+        shpool = (ngx_slab_pool_t *) oz[i].shm.addr;
+
+        if (shpool->data != NULL
+            && *(uint64_t *) shpool->data == NGX_HTTP_ATTEST_ZONE_LAYOUT)
+        {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                      "attest: zone \"%V\" holds another layout, "
+                      "starting it empty", &shm_zone->shm.name);
+
+        shm_zone->noreuse = 1;
+
+        return;
+    }
 }
 
 
@@ -132,6 +227,7 @@ ngx_http_attest_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     zone->shpool->data = zone->sh;
+    zone->sh->layout = NGX_HTTP_ATTEST_ZONE_LAYOUT;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_attest_rbtree_insert_value);
@@ -322,14 +418,14 @@ ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         ngx_queue_remove(&an->queue);
         ngx_queue_insert_head(&zone->sh->lru, &an->queue);
         *entry = an->entry;
-        rc = NGX_HTTP_ATTEST_FRESH;
+        rc = NGX_HTTP_ATTEST_ZONE_FRESH;
 
     } else if (an && an->failed_at && an->failed_at >= since) {
         *reason = an->fail_reason;
-        rc = NGX_HTTP_ATTEST_LOST;
+        rc = NGX_HTTP_ATTEST_ZONE_LOST;
 
     } else if (an && an->lease_until > now) {
-        rc = NGX_HTTP_ATTEST_WAIT;
+        rc = NGX_HTTP_ATTEST_ZONE_WAIT;
 
     } else {
         if (an == NULL) {
@@ -338,10 +434,10 @@ ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
         /* without a node the caller still fetches, only unshared */
         if (an) {
-            an->lease_until = now + NGX_HTTP_ATTEST_LEASE;
+            an->lease_until = now + NGX_HTTP_ATTEST_ZONE_LEASE;
         }
 
-        rc = NGX_HTTP_ATTEST_MISS;
+        rc = NGX_HTTP_ATTEST_ZONE_MISS;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

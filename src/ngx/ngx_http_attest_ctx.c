@@ -1,0 +1,232 @@
+/*
+ * A request's context and its verdict: one owner for what every other
+ * part of the module records about a request (the attestation it got,
+ * the verdict on its response and why) and for the ways the verdict is
+ * shown: the status header or trailer, the OpenAI-shaped error body, the
+ * text of $attest_status.  Nothing here sends anything.
+ */
+
+#include "ngx_http_attest_module.h"
+
+
+static void ngx_http_attest_cleanup(void *data);
+static ngx_int_t ngx_http_attest_push_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_list_t *list);
+
+
+static ngx_str_t  ngx_http_attest_verdicts[] = {
+    ngx_null_string,
+    ngx_string("verified"),
+    ngx_string("failed"),
+    ngx_string("unverified")
+};
+
+
+/* the main request's context, created on first use */
+ngx_http_attest_ctx_t *
+ngx_http_attest_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_attest_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_attest_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ctx->verdict = NGX_HTTP_ATTEST_VERDICT_NONE;
+     *     ctx->verdict_reason = ATTEST_OK;
+     *     ctx->state = NGX_HTTP_ATTEST_STATE_PASS;
+     */
+
+    ctx->attestation_reason = ATTEST_ATTESTATION_UNAVAILABLE;
+
+    ngx_http_set_ctx(r->main, ctx, ngx_http_attest_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_attest_cleanup(void *data)
+{
+    ngx_http_attest_ctx_t *ctx = data;
+
+    if (ctx->hash) {
+        attest_jsonhash_free(ctx->hash);
+        ctx->hash = NULL;
+    }
+
+    if (ctx->sse) {
+        attest_sse_free(ctx->sse);
+        ctx->sse = NULL;
+    }
+}
+
+
+/* frees the core's hash and stream state with the request */
+ngx_int_t
+ngx_http_attest_add_cleanup(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_attest_cleanup;
+    cln->data = ctx;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_attest_set_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason)
+{
+    ctx->verdict = verdict;
+    ctx->verdict_reason = reason;
+}
+
+
+/* the verdict as the status header, $attest_status and the error log see */
+u_char *
+ngx_http_attest_verdict_text(ngx_http_attest_ctx_t *ctx, u_char *buf,
+    size_t size)
+{
+    ngx_str_t  *v;
+
+    v = &ngx_http_attest_verdicts[ctx->verdict];
+
+    if (ctx->verdict == NGX_HTTP_ATTEST_VERDICT_VERIFIED
+        || ctx->verdict == NGX_HTTP_ATTEST_VERDICT_NONE)
+    {
+        return ngx_snprintf(buf, size, "%V", v);
+    }
+
+    return ngx_snprintf(buf, size, "%V; reason=%s", v,
+                        attest_reason_name(ctx->verdict_reason));
+}
+
+
+/* the OpenAI error shape, so that SDKs surface the reason */
+ngx_int_t
+ngx_http_attest_error_body(ngx_http_request_t *r, attest_reason_t reason,
+    ngx_buf_t **out)
+{
+    size_t       len;
+    ngx_buf_t   *b;
+    const char  *name, *text;
+
+    name = attest_reason_name(reason);
+    text = attest_reason_text(reason);
+
+    len = sizeof("{\"error\":{\"message\":\"\",\"type\":\"attestation_error\","
+                 "\"param\":null,\"code\":\"\"}}") - 1
+          + ngx_strlen(name) + ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* names and sentences are fixed ASCII without quotes: no escaping */
+    b->last = ngx_sprintf(b->pos,
+                          "{\"error\":{\"message\":\"%s\","
+                          "\"type\":\"attestation_error\","
+                          "\"param\":null,\"code\":\"%s\"}}", text, name);
+
+    *out = b;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_attest_add_status_header(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    return ngx_http_attest_push_verdict(r, ctx, &r->headers_out.headers);
+}
+
+
+/* a stream's verdict, after the body, for clients that asked (TE) */
+ngx_int_t
+ngx_http_attest_add_trailer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    return ngx_http_attest_push_verdict(r, ctx, &r->headers_out.trailers);
+}
+
+
+/* the verdict as a header (or trailer) named by attest_status_header */
+static ngx_int_t
+ngx_http_attest_push_verdict(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_list_t *list)
+{
+    u_char                      *p;
+    ngx_table_elt_t             *h;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (alcf->status_header.len == 0
+        || ctx->verdict == NGX_HTTP_ATTEST_VERDICT_NONE)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 64);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(list);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = alcf->status_header;
+    h->value.data = p;
+    h->value.len = ngx_http_attest_verdict_text(ctx, p, 64) - p;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * The log phase, ahead of the access log: a stream still being verified
+ * when its request ends never reached its end, the upstream cut it.
+ */
+ngx_int_t
+ngx_http_attest_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_attest_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
+
+    if (ctx && ctx->state == NGX_HTTP_ATTEST_STATE_STREAM
+        && ctx->verdict == NGX_HTTP_ATTEST_VERDICT_NONE)
+    {
+        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                    ATTEST_STREAM_TRUNCATED);
+    }
+
+    return NGX_OK;
+}
