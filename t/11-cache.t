@@ -110,6 +110,8 @@ sub ask {
 
     ok(!(grep { $new{$_} } @old), 'served by new workers after reload');
     is(fetches(), 1, 'the zone kept its entry across the reload');
+    unlike($ngx->error_log, qr/holds another layout/,
+           'the reload found the zone in the same layout');
 }
 
 # a full zone evicts the least recently used entry
