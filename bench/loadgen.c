@@ -3,11 +3,12 @@
  * libc, fast enough that the client is not what the benchmark measures.
  *
  *   loadgen rps -p PORT -u PATH [-b BODYFILE] [-c CONNS] [-d SECONDS]
- *               [-H 'Name: value']...
+ *               [-n REQUESTS] [-H 'Name: value']...
  *       CONNS keep-alive connections POST the request back to back for
- *       SECONDS; prints one JSON line: requests, errors (transport
- *       failures and non-200 answers), rps, latency mean/p50/p90/p99 (ms)
- *       and body bytes.
+ *       SECONDS (or, with -n, until REQUESTS have been sent); prints one
+ *       JSON line: requests (200 answers), errors (transport failures and
+ *       non-200 answers), sent, rps, latency mean/p50/p90/p99 (ms) and
+ *       body bytes.
  *
  *   loadgen stream -p PORT -u PATH [-b BODYFILE] [-t TIMEOUT]
  *               [-H 'Name: value']...
@@ -134,7 +135,8 @@ lg_usage(void)
 {
     fprintf(stderr,
             "usage: loadgen rps|stream -p PORT -u PATH [-b BODYFILE] "
-            "[-c CONNS] [-d SECONDS] [-t TIMEOUT] [-H 'Name: value']...\n");
+            "[-c CONNS] [-d SECONDS | -n REQUESTS] [-t TIMEOUT] "
+            "[-H 'Name: value']...\n");
     exit(2);
 }
 
@@ -582,6 +584,8 @@ static size_t     lg_nlat;
 static size_t     lg_lat_cap;
 static uint64_t   lg_errors;
 static uint64_t   lg_bytes;
+static uint64_t   lg_sent;
+static uint64_t   lg_limit;         /* -n: requests to send, 0: no limit */
 
 
 /* records a finished request (rc 1) or a failed connection (rc -1) */
@@ -646,7 +650,9 @@ lg_rps(int conns, double seconds)
         for (i = 0; i < conns; i++) {
             c = &cs[i];
 
-            if (!c->busy && now < deadline) {
+            if (!c->busy && now < deadline
+                && (lg_limit == 0 || lg_sent < lg_limit))
+            {
                 if (c->fd == -1) {
                     c->fd = lg_connect();
                     if (c->fd == -1) {
@@ -660,6 +666,7 @@ lg_rps(int conns, double seconds)
                     }
                 }
 
+                lg_sent++;
                 c->busy = 1;
                 c->sent = 0;
                 c->start = lg_now();
@@ -676,7 +683,9 @@ lg_rps(int conns, double seconds)
             busy += c->busy;
         }
 
-        if (busy == 0 && now >= deadline) {
+        if (busy == 0
+            && (now >= deadline || (lg_limit && lg_sent >= lg_limit)))
+        {
             break;
         }
 
@@ -706,10 +715,12 @@ lg_rps(int conns, double seconds)
     }
     qsort(lg_lat, lg_nlat, sizeof(double), lg_cmp_double);
 
-    printf("{\"requests\":%zu,\"errors\":%llu,\"seconds\":%.3f,"
+    printf("{\"requests\":%zu,\"errors\":%llu,\"sent\":%llu,"
+           "\"seconds\":%.3f,"
            "\"rps\":%.1f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,"
            "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"bytes\":%llu}\n",
-           lg_nlat, (unsigned long long) lg_errors, (now - t0) / 1000.0,
+           lg_nlat, (unsigned long long) lg_errors,
+           (unsigned long long) lg_sent, (now - t0) / 1000.0,
            lg_nlat * 1000.0 / (now - t0), lg_nlat ? sum / lg_nlat : -1.0,
            lg_pct(lg_lat, lg_nlat, 0.5), lg_pct(lg_lat, lg_nlat, 0.9),
            lg_pct(lg_lat, lg_nlat, 0.99), (unsigned long long) lg_bytes);
@@ -851,13 +862,14 @@ main(int argc, char **argv)
     body = NULL;
 
     optind = 2;
-    while ((opt = getopt(argc, argv, "p:u:b:c:d:t:H:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:u:b:c:d:n:t:H:")) != -1) {
         switch (opt) {
         case 'p': lg_port = atoi(optarg); break;
         case 'u': lg_path = optarg; break;
         case 'b': body = optarg; break;
         case 'c': conns = atoi(optarg); break;
         case 'd': seconds = atof(optarg); break;
+        case 'n': lg_limit = strtoull(optarg, NULL, 10); break;
         case 't': timeout = atof(optarg); break;
         case 'H':
             if (lg_nheaders == LG_MAX_HEADERS) {
@@ -872,6 +884,11 @@ main(int argc, char **argv)
 
     if (lg_port <= 0 || conns < 1 || conns > LG_MAX_CONNS) {
         lg_usage();
+    }
+
+    if (lg_limit) {
+        /* a count, not a time, ends the run */
+        seconds = 1e9;
     }
 
     if (body) {

@@ -208,12 +208,14 @@ ngx_http_attest_push_verdict(ngx_http_request_t *r,
 
 /*
  * The log phase, ahead of the access log: a stream still being verified
- * when its request ends never reached its end, the upstream cut it.
+ * when its request ends never reached its end, the upstream cut it.  The
+ * final verdict is counted in the zone for attest_metrics.
  */
 ngx_int_t
 ngx_http_attest_log_handler(ngx_http_request_t *r)
 {
-    ngx_http_attest_ctx_t  *ctx;
+    ngx_http_attest_ctx_t       *ctx;
+    ngx_http_attest_loc_conf_t  *alcf;
 
     if (r != r->main) {
         return NGX_OK;
@@ -221,11 +223,23 @@ ngx_http_attest_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
 
-    if (ctx && ctx->state == NGX_HTTP_ATTEST_STATE_STREAM
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->state == NGX_HTTP_ATTEST_STATE_STREAM
         && ctx->verdict == NGX_HTTP_ATTEST_VERDICT_NONE)
     {
         ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
                                     ATTEST_STREAM_TRUNCATED);
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    /* counted here, once: a stream's verdict is known only at its end */
+    if (alcf->shm_zone) {
+        ngx_http_attest_zone_count_response(alcf->shm_zone, ctx->verdict,
+                                            ctx->verdict_reason);
     }
 
     return NGX_OK;

@@ -86,6 +86,11 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
                                          ctx->wait_start, &ctx->entry,
                                          &reason, r->connection->log);
 
+        if (!ctx->looked_up) {
+            ctx->looked_up = 1;
+            ngx_http_attest_zone_count_lookup(alcf->shm_zone, rc);
+        }
+
         switch (rc) {
 
         case NGX_HTTP_ATTEST_ZONE_FRESH:
@@ -228,6 +233,7 @@ ngx_http_attest_fetch_start(ngx_http_request_t *r,
 
     ctx->fetch_sr = sr;
     ctx->fetching = 1;
+    ctx->fetch_start = ngx_current_msec;
 
     return NGX_AGAIN;
 }
@@ -310,6 +316,9 @@ ngx_http_attest_fetch_verify(ngx_http_request_t *r,
 
         ctx->attestation_reason = ATTEST_ATTESTATION_UNAVAILABLE;
         ngx_http_attest_fetch_failed(r, alcf, ctx);
+        ngx_http_attest_zone_count_fetch(alcf->shm_zone,
+                                         ctx->attestation_reason,
+                                         ngx_current_msec - ctx->fetch_start);
 
         return;
     }
@@ -327,6 +336,8 @@ ngx_http_attest_fetch_verify(ngx_http_request_t *r,
 
         ctx->attestation_reason = reason;
         ngx_http_attest_fetch_failed(r, alcf, ctx);
+        ngx_http_attest_zone_count_fetch(alcf->shm_zone, reason,
+                                         ngx_current_msec - ctx->fetch_start);
 
         return;
     }
@@ -342,6 +353,8 @@ ngx_http_attest_fetch_verify(ngx_http_request_t *r,
 
     ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, &ctx->entry,
                                ATTEST_OK, r->connection->log);
+    ngx_http_attest_zone_count_fetch(alcf->shm_zone, ATTEST_OK,
+                                     ngx_current_msec - ctx->fetch_start);
 }
 
 

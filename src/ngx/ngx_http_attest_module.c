@@ -199,6 +199,20 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("attest_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_attest_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("attest_metrics_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, metrics_keys),
+      NULL },
+
     { ngx_string("attest_tdx_debug"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -304,6 +318,7 @@ ngx_http_attest_create_loc_conf(ngx_conf_t *cf)
     conf->rtmr[2] = NGX_CONF_UNSET_PTR;
     conf->rtmr[3] = NGX_CONF_UNSET_PTR;
     conf->tdx_debug = NGX_CONF_UNSET;
+    conf->metrics_keys = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -500,6 +515,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_value(conf->tdx_debug, prev->tdx_debug, 0);
+    ngx_conf_merge_uint_value(conf->metrics_keys, prev->metrics_keys, 100);
 
     if (conf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         return NGX_CONF_OK;

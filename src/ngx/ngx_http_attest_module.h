@@ -17,8 +17,12 @@
  *   ngx_http_attest_sse.c        verified streaming: turns upstream
  *                                buffers into the chain to send
  *   ngx_http_attest_variables.c  the variables
- *   ngx_http_attest_ctx.c        the request's context and its verdict
- *   ngx_http_attest_zone.c       the shared-memory cache and its clock
+ *   ngx_http_attest_metrics.c    attest_metrics: the zones' counters and
+ *                                contents for Prometheus and as JSON
+ *   ngx_http_attest_ctx.c        the request's context and its verdict,
+ *                                counted once when the request ends
+ *   ngx_http_attest_zone.c       the shared-memory cache, its counters
+ *                                and its clock
  */
 
 #ifndef _NGX_HTTP_ATTEST_MODULE_H_INCLUDED_
@@ -33,6 +37,8 @@
 #include "attest_verify.h"
 #include "attest_jsonhash.h"
 #include "attest_sse.h"
+
+#include "ngx_http_attest_metrics.h"
 
 
 /* attest off | enforce | report */
@@ -69,6 +75,7 @@ typedef struct {
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 lru;
+    ngx_http_attest_counters_t  counters;
 } ngx_http_attest_shctx_t;
 
 
@@ -95,6 +102,20 @@ typedef struct {
     ngx_msec_int_t              verified_at;    /* wall clock, ms */
     ngx_msec_int_t              expires_at;
 } ngx_http_attest_entry_t;
+
+
+/* what attest_metrics shows of one key the zone holds */
+typedef struct {
+    u_char                      address[20];
+    ngx_msec_int_t              expires_at;     /* wall clock, ms */
+} ngx_http_attest_zone_signer_t;
+
+
+typedef struct {
+    ngx_str_t                   key;            /* as attest_key gave it */
+    uint32_t                    policy;
+    ngx_array_t                 signers;        /* unexpired ones only */
+} ngx_http_attest_zone_key_t;
 
 
 typedef struct {
@@ -132,6 +153,8 @@ typedef struct {
     uint32_t                    policy_id;       /* crc32 of the policy */
     uint32_t                    gpu_root_crc;
     uint32_t                    cpu_root_crc;
+
+    ngx_uint_t                  metrics_keys;
 } ngx_http_attest_loc_conf_t;
 
 
@@ -149,6 +172,7 @@ typedef struct {
     unsigned                    fetch_too_big:1;
     unsigned                    leased:1;
     unsigned                    decided:1;
+    unsigned                    looked_up:1;
 
     /* why there is no verified attestation (ATTEST_OK: there is one) */
     attest_reason_t             attestation_reason;
@@ -156,6 +180,7 @@ typedef struct {
     ngx_int_t                   fetch_rc;       /* as fetch_done saw it */
     off_t                       fetch_size;
     ngx_msec_int_t              wait_start;
+    ngx_msec_t                  fetch_start;    /* monotonic */
     ngx_http_attest_entry_t     entry;
 
     ngx_uint_t                  verdict;        /* _VERDICT_ */
@@ -196,9 +221,21 @@ ngx_int_t ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
     ngx_http_attest_entry_t *entry, attest_reason_t *reason, ngx_log_t *log);
 void ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_attest_entry_t *entry, attest_reason_t reason, ngx_log_t *log);
+ngx_http_attest_counters_t *ngx_http_attest_zone_counters(
+    ngx_shm_zone_t *shm_zone);
+void ngx_http_attest_zone_count_response(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t verdict, attest_reason_t reason);
+void ngx_http_attest_zone_count_lookup(ngx_shm_zone_t *shm_zone,
+    ngx_int_t rc);
+void ngx_http_attest_zone_count_fetch(ngx_shm_zone_t *shm_zone,
+    attest_reason_t reason, ngx_msec_t msec);
+ngx_int_t ngx_http_attest_zone_keys(ngx_shm_zone_t *shm_zone,
+    ngx_pool_t *pool, ngx_uint_t max, ngx_array_t *keys,
+    ngx_uint_t *entries);
+
 ngx_msec_int_t ngx_http_attest_now(void);
 
-/* the request's context and verdict (uses the core only) */
+/* the request's context and verdict (uses zone) */
 ngx_http_attest_ctx_t *ngx_http_attest_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_attest_add_cleanup(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
@@ -232,5 +269,9 @@ ngx_int_t ngx_http_attest_filter_init(ngx_conf_t *cf);
 
 /* variables (uses ctx, zone) */
 ngx_int_t ngx_http_attest_add_variables(ngx_conf_t *cf);
+
+/* attest_metrics (uses zone) */
+char *ngx_http_attest_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 #endif /* _NGX_HTTP_ATTEST_MODULE_H_INCLUDED_ */

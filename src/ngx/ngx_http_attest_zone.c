@@ -26,7 +26,7 @@ typedef struct {
  * whenever a stored structure changes meaning, and the node's size, which
  * catches most changes nobody remembered to bump for.
  */
-#define NGX_HTTP_ATTEST_ZONE_VERSION  1
+#define NGX_HTTP_ATTEST_ZONE_VERSION  2     /* 2: counters */
 
 #define NGX_HTTP_ATTEST_ZONE_LAYOUT                                           \
     (0x6174747a00000000ULL                                                   \
@@ -221,7 +221,9 @@ ngx_http_attest_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_attest_shctx_t));
+    /* zeroed: the counters start at 0 */
+    zone->sh = ngx_slab_calloc(zone->shpool,
+                               sizeof(ngx_http_attest_shctx_t));
     if (zone->sh == NULL) {
         return NGX_ERROR;
     }
@@ -368,6 +370,8 @@ ngx_http_attest_zone_alloc(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                       "recently used key \"%*s\"", &shm_zone->shm.name,
                       (size_t) old->len, old->data);
 
+        ngx_http_attest_count(zone->sh->counters.evictions);
+
         ngx_queue_remove(q);
         ngx_rbtree_delete(&zone->sh->rbtree, &old->node);
         ngx_slab_free_locked(zone->shpool, old);
@@ -482,4 +486,189 @@ ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_http_attest_counters_t *
+ngx_http_attest_zone_counters(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_attest_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    return &zone->sh->counters;
+}
+
+
+/* one verdict of a main request, counted when it is final */
+void
+ngx_http_attest_zone_count_response(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t verdict, attest_reason_t reason)
+{
+    ngx_http_attest_counters_t  *c;
+
+    if (verdict == 0 || verdict >= NGX_HTTP_ATTEST_NVERDICTS
+        || (ngx_uint_t) reason >= ATTEST_REASON_MAX)
+    {
+        return;
+    }
+
+    c = ngx_http_attest_zone_counters(shm_zone);
+
+    ngx_http_attest_count(c->responses[verdict][reason]);
+}
+
+
+/* a request's first lookup, by what ngx_http_attest_zone_lookup() said */
+void
+ngx_http_attest_zone_count_lookup(ngx_shm_zone_t *shm_zone, ngx_int_t rc)
+{
+    ngx_http_attest_counters_t  *c;
+
+    c = ngx_http_attest_zone_counters(shm_zone);
+
+    switch (rc) {
+
+    case NGX_HTTP_ATTEST_ZONE_FRESH:
+        ngx_http_attest_count(c->lookups[NGX_HTTP_ATTEST_LOOKUP_HIT]);
+        break;
+
+    case NGX_HTTP_ATTEST_ZONE_MISS:
+        ngx_http_attest_count(c->lookups[NGX_HTTP_ATTEST_LOOKUP_MISS]);
+        break;
+
+    default: /* WAIT, LOST: another request's fetch decides */
+        ngx_http_attest_count(c->lookups[NGX_HTTP_ATTEST_LOOKUP_WAIT]);
+    }
+}
+
+
+/* one attestation fetch: ATTEST_OK when verified, else why it failed */
+void
+ngx_http_attest_zone_count_fetch(ngx_shm_zone_t *shm_zone,
+    attest_reason_t reason, ngx_msec_t msec)
+{
+    ngx_uint_t                   i, result;
+    ngx_http_attest_counters_t  *c;
+
+    static ngx_msec_t  bounds[] = NGX_HTTP_ATTEST_BUCKET_BOUNDS;
+
+    if ((ngx_uint_t) reason >= ATTEST_REASON_MAX) {
+        reason = ATTEST_ATTESTATION_UNAVAILABLE;
+    }
+
+    c = ngx_http_attest_zone_counters(shm_zone);
+
+    result = (reason == ATTEST_OK) ? NGX_HTTP_ATTEST_RESULT_VERIFIED
+                                   : NGX_HTTP_ATTEST_RESULT_FAILED;
+
+    ngx_http_attest_count(c->fetches[result][reason]);
+
+    for (i = 0; i < NGX_HTTP_ATTEST_NBUCKETS - 1; i++) {
+        if (msec <= bounds[i]) {
+            break;
+        }
+    }
+
+    ngx_http_attest_count(c->fetch_buckets[i]);
+    (void) ngx_atomic_fetch_add(&c->fetch_msec, msec);
+}
+
+
+/*
+ * The signers a node holds now: the attestations not yet expired.  One
+ * at most today; a zone that keeps several per key adds them here.
+ */
+static ngx_int_t
+ngx_http_attest_zone_node_signers(ngx_http_attest_node_t *an,
+    ngx_msec_int_t now, ngx_array_t *signers)
+{
+    ngx_http_attest_zone_signer_t  *s;
+
+    if (an->entry.verified_at == 0 || an->entry.expires_at <= now) {
+        return NGX_OK;
+    }
+
+    s = ngx_array_push(signers);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->address, an->entry.result.signing_address, 20);
+    s->expires_at = an->entry.expires_at;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A copy of what the zone holds, for attest_metrics: the max most
+ * recently used keys with their signers into keys
+ * (ngx_http_attest_zone_key_t), and the count of all keys in *entries.
+ */
+ngx_int_t
+ngx_http_attest_zone_keys(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
+    ngx_uint_t max, ngx_array_t *keys, ngx_uint_t *entries)
+{
+    u_char                      *p;
+    ngx_int_t                    rc;
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q;
+    ngx_msec_int_t               now;
+    ngx_http_attest_zone_t      *zone;
+    ngx_http_attest_node_t      *an;
+    ngx_http_attest_zone_key_t  *k;
+
+    zone = shm_zone->data;
+    now = ngx_http_attest_now();
+    rc = NGX_OK;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        if (n++ >= max || rc != NGX_OK) {
+            continue;
+        }
+
+        an = ngx_queue_data(q, ngx_http_attest_node_t, queue);
+
+        k = ngx_array_push(keys);
+        if (k == NULL) {
+            rc = NGX_ERROR;
+            continue;
+        }
+
+        /* the node's key is "<policy id in 8 hex digits>:<key>" */
+        p = ngx_strlchr(an->data, an->data + an->len, ':');
+
+        k->policy = (p == an->data + 8)
+                    ? (uint32_t) ngx_hextoi(an->data, 8) : 0;
+        p = p ? p + 1 : an->data;
+
+        k->key.len = an->data + an->len - p;
+        k->key.data = ngx_pnalloc(pool, k->key.len + 1);
+
+        if (k->key.data == NULL
+            || ngx_array_init(&k->signers, pool, 1,
+                              sizeof(ngx_http_attest_zone_signer_t))
+               != NGX_OK)
+        {
+            rc = NGX_ERROR;
+            continue;
+        }
+
+        ngx_memcpy(k->key.data, p, k->key.len);
+
+        rc = ngx_http_attest_zone_node_signers(an, now, &k->signers);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    *entries = n;
+
+    return rc;
 }
