@@ -93,6 +93,11 @@ void
 ngx_http_attest_set_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason)
 {
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: verdict %V, reason %s",
+                   &ngx_http_attest_verdicts[verdict],
+                   attest_reason_name(reason));
+
     ctx->verdict = verdict;
     ctx->verdict_reason = reason;
 }
@@ -235,6 +240,11 @@ ngx_http_attest_log_handler(ngx_http_request_t *r)
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: final verdict %V, reason %s, key \"%V\"",
+                   &ngx_http_attest_verdicts[ctx->verdict],
+                   attest_reason_name(ctx->verdict_reason), &ctx->key);
 
     /* counted here, once: a stream's verdict is known only at its end */
     if (alcf->shm_zone) {

@@ -52,6 +52,11 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: precontent handler \"%V\", started %ud, "
+                   "fetching %ud, decided %ud", &r->uri, ctx->started,
+                   ctx->fetching, ctx->decided);
+
     if (ctx->fetching) {
         return NGX_AGAIN;
     }
@@ -75,6 +80,10 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
         ctx->zkey.len = ngx_sprintf(ctx->zkey.data, "%08xD:%V",
                                     alcf->policy_id, &ctx->key)
                         - ctx->zkey.data;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "attest: lookup key \"%V\" in zone \"%V\"",
+                       &ctx->key, &alcf->shm_zone->shm.name);
     }
 
     if (ctx->fetched && !ctx->decided) {
@@ -268,6 +277,10 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
     ctx->fetching = 0;
     ctx->fetched = 1;
     ctx->fetch_rc = rc;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: fetch done, rc %i, status %ui", rc,
+                   r->headers_out.status);
 
     /* wake the parent whatever happened: it decides in the handler */
     r->parent->write_event_handler = ngx_http_core_run_phases;

@@ -155,6 +155,10 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
 
         if (ctx && ctx->fetch_sr == r) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "attest: fetch header filter, status %ui",
+                           r->headers_out.status);
+
             ngx_http_attest_fetch_header(r, ctx);
         }
 
@@ -171,6 +175,11 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
     if (ctx == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: header filter, status %ui, state %ui, "
+                   "attested %ud", r->headers_out.status, ctx->state,
+                   ctx->attested);
 
     ngx_http_attest_remove_spoofed(r, alcf);
 
@@ -402,6 +411,9 @@ ngx_http_attest_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     if (ctx == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: body filter, state %ui, in %p", ctx->state, in);
 
     switch (ctx->state) {
 

@@ -80,6 +80,9 @@ ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
     ngx_table_elt_t             *h;
     ngx_http_attest_loc_conf_t  *alcf;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: stream header");
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
     ctx->sse = attest_sse_new(alcf->body_max);

@@ -372,6 +372,10 @@ ngx_http_attest_zone_alloc(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
         ngx_http_attest_count(zone->sh->counters.evictions);
 
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "attest: zone: evict key \"%*s\"", (size_t) old->len,
+                       old->data);
+
         ngx_queue_remove(q);
         ngx_rbtree_delete(&zone->sh->rbtree, &old->node);
         ngx_slab_free_locked(zone->shpool, old);
@@ -446,6 +450,16 @@ ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+#if (NGX_DEBUG)
+    {
+    static const char  *decisions[] = { "hit", "miss", "wait", "lost" };
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "attest: zone: %s key \"%V\" in \"%V\"", decisions[rc],
+                   key, &shm_zone->shm.name);
+    }
+#endif
+
     return rc;
 }
 
@@ -486,6 +500,11 @@ ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "attest: zone: %s key \"%V\" in \"%V\"%s",
+                   entry ? "store" : "fetch failed for", key,
+                   &shm_zone->shm.name, an ? "" : ", no room");
 }
 
 
