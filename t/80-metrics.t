@@ -17,12 +17,24 @@ use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+# promtool and the server from Debian's prometheus package: on PATH, or
+# unpacked into build/bin by scripts/setup-deps.sh test
+sub tool {
+    my ($name) = @_;
+    for my $d (split(/:/, $ENV{PATH} // ''), AttestTest::repo() . '/build/bin') {
+        return "$d/$name" if length $d && -x "$d/$name";
+    }
+    return undef;
+}
+
+my ($PROMTOOL, $PROMETHEUS) = (tool('promtool'), tool('prometheus'));
+
 plan skip_all => 'module not built' unless module_built();
 plan skip_all => 'promtool and prometheus (Debian package prometheus) '
-               . 'missing: run scripts/setup-deps.sh'
-    unless -x '/usr/bin/promtool' && -x '/usr/bin/prometheus';
+               . 'missing: run scripts/setup-deps.sh test'
+    unless $PROMTOOL && $PROMETHEUS;
 
-plan tests => 54;
+plan tests => 57;
 
 my $agent = AttestTest::Agent->start();
 my $info = $agent->info;
@@ -452,10 +464,23 @@ is($post->{status}, 405, 'POST /metrics: 405');
     my $dir = "$TMP/prometheus";
     mkdir $dir;
     my $port = $ngx->port;
+    # the alert rules the README gives, checked and then evaluated
+    my ($rules) = slurp(AttestTest::repo() . '/README.md')
+        =~ /Three alert rules.*?```yaml\n(.*?)```/s;
+    open my $rf, '>', "$dir/rules.yml" or die $!;
+    print $rf $rules // '';
+    close $rf;
+    my ($crc, $cout) = AttestTest::run_cmd([$PROMTOOL, 'check', 'rules',
+                                            "$dir/rules.yml"]);
+    ok($rules && $crc == 0, "promtool check rules: the README's alerts")
+        or diag($cout);
+
     open my $fh, '>', "$dir/prometheus.yml" or die $!;
     print $fh <<"EOF";
 global:
   scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: ['$dir/rules.yml']
 scrape_configs:
   - job_name: attest
     metrics_path: /metrics
@@ -463,7 +488,7 @@ scrape_configs:
       - targets: ['127.0.0.1:$port']
 EOF
     close $fh;
-    my $pid = spawn("$dir/prometheus.log", '/usr/bin/prometheus',
+    my $pid = spawn("$dir/prometheus.log", $PROMETHEUS,
                     "--config.file=$dir/prometheus.yml",
                     "--web.listen-address=127.0.0.1:$pp",
                     "--storage.tsdb.path=$dir/data", '--log.level=warn');
@@ -478,6 +503,24 @@ EOF
     is($val, $want{$q}, "Prometheus scraped and its API answers $want{$q} "
                       . 'for body_mismatch')
         or diag(slurp("$dir/prometheus.log"));
+
+    # keys without a signer (failed fetches) make the README's alert
+    # pending (its "for" keeps it from firing within the test)
+    my $keys = wait_for(sub {
+        my $r = http_get("http://127.0.0.1:$pp/api/v1/alerts", {},
+                         timeout => 2);
+        my @a = grep { $_->{labels}{alertname} eq 'AttestKeyWithoutMachine' }
+            @{ ($r->{json} && $r->{json}{data}{alerts}) || [] };
+        return @a ? {map { ($_->{labels}{zone} . '/' . $_->{labels}{key}
+                            => $_->{state}) } @a} : undef;
+    }, 20, 0.25) // {};
+    my @nokey = sort grep { !$signers{$_} } keys %signers;
+    is_deeply([map { $keys->{$_} // '(none)' } @nokey],
+              [('pending') x @nokey],
+              'the README alert: keys with no attested machine are pending')
+        or diag(explain($keys));
+    ok(!grep({ exists $keys->{$_} } grep { $signers{$_} } keys %signers),
+       'the README alert: not for keys with a signer');
     stop_pid($pid);
 }
 
@@ -708,7 +751,7 @@ sub promtool {
     print $fh $text;
     close $fh;
     return AttestTest::run_cmd(['/bin/sh', '-c',
-                                "/usr/bin/promtool check metrics < '$f'"]);
+                                "'$PROMTOOL' check metrics < '$f'"]);
 }
 
 sub uri_escape {
