@@ -21,7 +21,9 @@ use Time::HiRes qw(sleep time);
 # unpacked into build/bin by scripts/setup-deps.sh test
 sub tool {
     my ($name) = @_;
-    for my $d (split(/:/, $ENV{PATH} // ''), AttestTest::repo() . '/build/bin') {
+    my @dirs = (split(/:/, $ENV{PATH} // ''),
+                AttestTest::repo() . '/build/bin');
+    for my $d (@dirs) {
         return "$d/$name" if length $d && -x "$d/$name";
     }
     return undef;
@@ -244,7 +246,8 @@ my @mix = (
     [stream => 'a', '', 'verified'],
     [stream => 'a', '', 'verified'],
     # each response failure the agent double produces
-    [json => 'a', 'completion:other_signer', 'failed; reason=signer_not_attested'],
+    [json => 'a', 'completion:other_signer',
+     'failed; reason=signer_not_attested'],
     [json => 'a', 'completion:sign_other_key_claim_attested',
      'failed; reason=signature_invalid'],
     [json => 'a', 'completion:tamper_body', 'failed; reason=body_mismatch'],
@@ -269,8 +272,10 @@ my @mix = (
      'failed; reason=stream_truncated'],
     [stream => 'a', 'completion:stream_cut', 'failed; reason=stream_truncated'],
     # upstream errors
-    [json => 'a', 'completion:status_500', 'unverified; reason=upstream_status'],
-    [json => 'a', 'completion:status_400', 'unverified; reason=upstream_status'],
+    [json => 'a', 'completion:status_500',
+     'unverified; reason=upstream_status'],
+    [json => 'a', 'completion:status_400',
+     'unverified; reason=upstream_status'],
     [stream => 'a', 'completion:status_500',
      'unverified; reason=upstream_status'],
     # fetch failures, each on a key of its own
@@ -580,7 +585,7 @@ EOF
     is($other->{$v}, $after->{$v}, 'any server and worker sees the zone');
 }
 
-# --- nginx -s reload keeps them ------------------------------------------------
+# --- nginx -s reload keeps them ---------------------------------------------
 
 {
     my $before = parse_prom(wait_for_text());
@@ -618,7 +623,8 @@ EOF
     like($trace, qr/precontent handler/, 'debug: the handler entry');
     like($trace, qr/zone: miss/, 'debug: the zone decision');
     like($trace, qr/fetching attestation/, 'debug: the fetch');
-    like($trace, qr/fetch done.*\n(?:.*\n)*.*verdict failed.*attestation_unavailable/,
+    like($trace, qr/fetch\ done.*\n(?:.*\n)*
+                    .*verdict\ failed.*attestation_unavailable/x,
          'debug: the fetch result, then the verdict');
     like($trace, qr/header filter/, 'debug: the header filter entry');
     my ($hit) = $log =~ /\*(\d+) attest: zone: hit key "[0-9a-f]+:a"/;
