@@ -309,7 +309,7 @@ for my $m (@mix) {
     my ($kind, $key, $mode, $want, $fetch) = @$m;
     one(label => "$kind $key $mode", stream => $kind eq 'stream', key => $key,
         mode => $mode, want => $want, fetch => $fetch, out => \@wrong,
-        no_trailer => $mode =~ /stream_cut/);
+        no_trailer => scalar($mode =~ /stream_cut/));
     $signers{"ionet/$key"} = ($fetch // 'x') eq '' ? 1 : 0
         if defined $fetch;
 }
