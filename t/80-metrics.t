@@ -548,6 +548,7 @@ EOF
         [$lg, 'rps', '-p', $ngx->port(2), '-u', '/load', '-b', $body,
          '-c', 50, '-n', 10000], timeout => 120);
     my $res = eval { decode_json($lout) } // {};
+    note("loadgen: $lout");
     is($res->{sent}, 10000, 'loadgen sent 10,000 requests')
         or diag($lout);
     is($res->{requests}, 10000, 'all 10,000 answered 200');

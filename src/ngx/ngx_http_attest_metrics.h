@@ -4,6 +4,15 @@
  * zone.  The hot path only adds to them with ngx_atomic_fetch_add(), never
  * under the zone's lock; readers take no lock either and may see one
  * counter a moment ahead of another.
+ *
+ * Where a count has no function of its own in the zone's API, add to it
+ * through the zone, e.g. a discovery of the fleet:
+ *
+ *     c = ngx_http_attest_zone_counters(alcf->shm_zone);
+ *     ngx_http_attest_count(c->discoveries[NGX_HTTP_ATTEST_RESULT_FAILED]);
+ *
+ * A new counter goes at the end of the struct, with a bump of
+ * NGX_HTTP_ATTEST_ZONE_VERSION (the struct lives in the zone's header).
  */
 
 #ifndef _NGX_HTTP_ATTEST_METRICS_H_INCLUDED_
