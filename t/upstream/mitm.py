@@ -33,6 +33,7 @@ status line and framing:
   bytewise          one byte per write
   cut=N             a stream: the first N events, then the connection is
                     closed without the last chunk
+  delay=S           a stream: S seconds between events (default 0.005)
 
 headers:
   accel=PATH        X-Accel-Redirect: PATH
@@ -457,7 +458,7 @@ class Handler(socketserver.StreamRequestHandler):
             out = [whole[i:i + 1] for i in range(len(whole))]
             delay = 0.0005
         else:
-            delay = 0.005 if stream else 0
+            delay = float(b.get("delay", 0.005)) if stream else 0
         for i, piece in enumerate(out):
             if i and delay:
                 time.sleep(delay)
