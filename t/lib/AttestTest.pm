@@ -673,7 +673,8 @@ sub _write_conf {
     $conf .= "user $cfg->{user};\n" if $cfg->{user};
     $conf .= "env $_;\n" for sort keys %{ $cfg->{env} || {} };
     $conf .= _subst($cfg, $cfg->{main}) . "\n";
-    $conf .= "events {\n    worker_connections 256;\n"
+    my $wc = $cfg->{worker_connections} // 256;
+    $conf .= "events {\n    worker_connections $wc;\n"
            . _subst($cfg, $cfg->{events}) . "\n}\n\n";
     $conf .= "http {\n"
            . "    access_log $p/logs/access.log;\n"
@@ -690,8 +691,8 @@ sub _write_conf {
 }
 
 # AttestTest::Nginx->start(http => $text, workers => 1, main => $text,
-#     events => $text, env => {VAR => value}, no_module => 1,
-#     log_level => 'debug', user => 'root')
+#     events => $text, worker_connections => 256, env => {VAR => value},
+#     no_module => 1, log_level => 'debug', user => 'root')
 sub start {
     my ($class, %a) = @_;
     my $tries = 0;
