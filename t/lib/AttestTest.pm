@@ -593,6 +593,22 @@ sub release {
         $self->url("/_release?id=$id")), 'release');
 }
 
+# fleet mode (extra => ['--fleet', M]): the machines, and their controls:
+# fleet_control('restart', machine => 1), fleet_control('set', machine =>
+# 2, bad => 1), fleet_control('add', rogue => 1)
+sub fleet {
+    my ($self) = @_;
+    return $self->_json(AttestTest::http_get($self->url('/_fleet')),
+                        'fleet')->{fleet};
+}
+
+sub fleet_control {
+    my ($self, $what, %q) = @_;
+    my $q = join '&', map { "$_=$q{$_}" } sort keys %q;
+    return $self->_json(AttestTest::post_json(
+        $self->url("/_fleet/$what?$q"), '{}'), "fleet $what")->{fleet};
+}
+
 sub stop {
     my ($self) = @_;
     return unless $self->{pid} && $$ == $self->{owner};

@@ -44,6 +44,27 @@ stream only: stream_cut, stream_no_signature, sig_before_data,
   X-Test-Stream-Events (5), X-Test-Event-Size, X-Test-Chunk-Delay (0.01 s),
   X-Test-Gate-Timeout (10 s).
 
+Fleet mode (--fleet M, off by default): the double plays M machines
+behind one router, as io.net serves a model.  Each machine has its own
+signing key and answers the attestation for the nonce it is sent with
+its own address; the router sends each attestation and each completion
+to a machine, round-robin (--route rr, one counter for both kinds) or at
+random (--route random); "X-Test-Machine: i" pins a completion to
+machine i, "X-Test-Attest-Machine: i" an attestation (nginx copies the
+client's headers into its attestation subrequest).  Controls:
+    POST /_fleet/restart?machine=i   machine i restarts with a new key
+    POST /_fleet/set?machine=i&bad=1&rogue=1&slow=S
+        bad: its evidence fails verification (bad GPU and CPU signatures);
+        rogue: it signs completions but the router never sends it an
+        attestation (a signer that was never attested); slow: its
+        attestations answer S seconds late (0: not slow)
+    POST /_fleet/add?rogue=1         one more machine
+    GET  /_fleet                     machines: address, bad, rogue, slow,
+                                     attestations and completions served
+--fleet-rogue N adds N rogue machines at start, --fleet-bad i marks
+machine i bad.  The slow attestation path of every machine is the
+attest_slow mode as before.
+
 GET /_info names the keys and values the modes use (other_signing_address,
 attest_other_signing_address, other_image_digest_attestation,
 other_image_digest_header) and tdx_quote's defaults (tdx_default_mrtd, ...).
@@ -234,7 +255,46 @@ class Agent:
         self.modes = []
         self.params = {}
         self.gates = {}
+        self.machines = []
+        self.turn = 0
+        for i in range(args.fleet):
+            self.machines.append(Machine(i))
+        for _ in range(args.fleet_rogue if args.fleet else 0):
+            m = Machine(len(self.machines))
+            m.rogue = True
+            self.machines.append(m)
+        for i in args.fleet_bad:
+            if 0 <= i < len(self.machines):
+                self.machines[i].bad = True
         self.reset_stats()
+
+    # fleet
+
+    def pick(self, kind, headers):
+        """The machine a request goes to (fleet mode), or None."""
+        if not self.machines:
+            return None
+        with self.lock:
+            pin = headers.get("X-Test-Attest-Machine"
+                              if kind == "attestation"
+                              else "X-Test-Machine")
+            if pin is not None and pin.strip().isdigit() \
+                    and int(pin) < len(self.machines):
+                m = self.machines[int(pin)]
+            else:
+                pool = [m for m in self.machines
+                        if not (kind == "attestation" and m.rogue)]
+                if self.args.route == "random":
+                    m = pool[secrets.randbelow(len(pool))]
+                else:
+                    m = pool[self.turn % len(pool)]
+                    self.turn += 1
+            m.served[kind] = m.served.get(kind, 0) + 1
+            return m
+
+    def fleet(self):
+        with self.lock:
+            return [m.describe() for m in self.machines]
 
     def reset_stats(self):
         with self.lock:
@@ -262,6 +322,8 @@ class Agent:
             out = json.loads(json.dumps(self.stats))
         out["signing_address"] = self.address
         out["modes"] = list(self.modes)
+        if self.machines:
+            out["fleet"] = self.fleet()
         return out
 
     def gate(self, gate_id):
@@ -286,6 +348,8 @@ class Agent:
                "default_image_digest": DEFAULT_IMAGE_DIGEST,
                "gpus": self.args.gpus, "cpu": self.tdx is not None,
                "report_data": self.args.report_data, "pid": os.getpid()}
+        if self.machines:
+            out["fleet"] = self.fleet()
         if self.tdx_mod is not None:
             for name in dir(self.tdx_mod):
                 value = getattr(self.tdx_mod, name)
@@ -305,12 +369,12 @@ class Agent:
             return self.tdx_mod.report_data_address_nonce(address, nonce)
         return self.tdx_mod.report_data_nonce(nonce)
 
-    def attestation(self, nonce, modes):
+    def attestation(self, nonce, modes, machine=None):
         if "replay" in modes:
             nonce = secrets.token_bytes(32)
         echo = flip(nonce) if "wrong_nonce" in modes else nonce
 
-        address = self.address
+        address = self.address if machine is None else machine.address
         if "other_signer" in modes:
             address = self.attest_other_address
 
@@ -361,9 +425,11 @@ class Agent:
 
     # signatures
 
-    def signed_fields(self, text, modes):
+    def signed_fields(self, text, modes, machine=None):
         """The text/signature/... set, as headers or in the SSE event."""
         key, address = self.key, self.address
+        if machine is not None:
+            key, address = machine.key, machine.address
         if "other_signer" in modes or "stream_other_signer" in modes:
             key, address = self.other_key, self.other_address
         if "sign_other_key_claim_attested" in modes:
@@ -391,6 +457,32 @@ class Agent:
         if fields["image_digest"] is None:
             del fields["image_digest"]
         return fields
+
+
+class Machine:
+    """One machine of the fleet: its own signing key."""
+
+    def __init__(self, index):
+        self.index = index
+        self.key = ethsign.new_key()
+        self.address = ethsign.address(self.key)
+        self.bad = False
+        self.rogue = False
+        self.slow = 0.0
+        self.restarts = 0
+        self.served = {}
+
+    def restart(self):
+        self.key = ethsign.new_key()
+        self.address = ethsign.address(self.key)
+        self.restarts += 1
+
+    def describe(self):
+        return {"index": self.index, "address": self.address,
+                "bad": self.bad, "rogue": self.rogue, "slow": self.slow,
+                "restarts": self.restarts,
+                "attestations": self.served.get("attestation", 0),
+                "completions": self.served.get("completion", 0)}
 
 
 def completion_object(model, content):
@@ -440,6 +532,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 120
 
     agent = None  # set in main()
+    machine = None  # the fleet machine of a completion
 
     def setup(self):
         super().setup()
@@ -640,6 +733,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_control" and self.command == "GET":
                 return self.send_json(200, {"modes": agent.modes,
                                             "params": agent.params})
+            if path.startswith("/_fleet"):
+                return self.fleet_control(path, parse_qs(url.query))
             if path == "/_release":
                 ids = parse_qs(url.query).get("id") or []
                 for gate_id in ids:
@@ -648,6 +743,41 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(404, {"detail": "Not Found"})
         except BadRequest as e:
             return self.send_json(e.status, {"detail": str(e)})
+
+    def fleet_control(self, path, query):
+        agent = self.agent
+        if not agent.machines and path != "/_fleet":
+            raise BadRequest(400, "not in fleet mode (--fleet M)")
+
+        def arg(name, default=None):
+            v = query.get(name)
+            return v[0] if v else default
+
+        if path == "/_fleet/add" and self.command == "POST":
+            with agent.lock:
+                m = Machine(len(agent.machines))
+                m.rogue = arg("rogue") == "1"
+                agent.machines.append(m)
+        elif path in ("/_fleet/restart", "/_fleet/set") \
+                and self.command == "POST":
+            try:
+                i = int(arg("machine", ""))
+                m = agent.machines[i]
+            except (ValueError, IndexError):
+                raise BadRequest(400, "machine: an index expected")
+            with agent.lock:
+                if path == "/_fleet/restart":
+                    m.restart()
+                else:
+                    if arg("bad") is not None:
+                        m.bad = arg("bad") == "1"
+                    if arg("rogue") is not None:
+                        m.rogue = arg("rogue") == "1"
+                    if arg("slow") is not None:
+                        m.slow = float(arg("slow"))
+        elif path != "/_fleet":
+            raise BadRequest(404, "unknown fleet control")
+        return self.send_json(200, {"fleet": agent.fleet()})
 
     def control(self, body):
         req = self.json_body(body)
@@ -669,6 +799,12 @@ class Handler(BaseHTTPRequestHandler):
                              "params": self.agent.params})
 
     def attestation(self, raw, modes):
+        machine = self.agent.pick("attestation", self.headers)
+        if machine is not None:
+            if machine.slow > 0:
+                time.sleep(machine.slow)
+            if machine.bad:
+                modes = modes + ["gpu_bad_signature", "cpu_bad_signature"]
         if "attest_slow" in modes:
             self.sleep_for(3.0)
         if "attest_500" in modes:
@@ -684,7 +820,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.agent.lock:
             self.agent.stats["last_nonce"] = nonce.hex()
             self.agent.stats["last_attestation_request"] = req
-        self.send_json(200, self.agent.attestation(nonce, modes))
+        self.send_json(200, self.agent.attestation(nonce, modes, machine))
 
     def completion(self, raw, modes, path, headers):
         agent = self.agent
@@ -697,6 +833,7 @@ class Handler(BaseHTTPRequestHandler):
         stream = model["stream"]
         agent.record("stream" if stream else "completion", self.command,
                      path, headers, modes)
+        self.machine = agent.pick("completion", self.headers)
         with agent.lock:
             agent.stats["last_completion_request"] = req
 
@@ -733,7 +870,8 @@ class Handler(BaseHTTPRequestHandler):
                 # too small for an object: a JSON number of that many digits
                 obj = int("1" * size)
         fields = agent.signed_fields(
-            "%s:%s" % (req_hash, iohash.response_hash(obj)), modes)
+            "%s:%s" % (req_hash, iohash.response_hash(obj)), modes,
+            self.machine)
         if "tamper_body" in modes:
             if isinstance(obj, dict):
                 msg = obj["choices"][0]["message"]
@@ -786,7 +924,8 @@ class Handler(BaseHTTPRequestHandler):
         if "sig_before_data" in modes:
             signed = max(1, n - 2) if n > 1 else 0
         digest = iohash.stream_hash(b"".join(events[:signed]))
-        fields = agent.signed_fields("%s:%s" % (req_hash, digest), modes)
+        fields = agent.signed_fields("%s:%s" % (req_hash, digest), modes,
+                                     self.machine)
         fields["vllm"] = {}
         sig_event = event(json.dumps(fields).encode(), "signature")
 
@@ -895,6 +1034,13 @@ def parse_args(argv):
     p.add_argument("--pid-file")
     p.add_argument("--modes", default="",
                    help="comma list of persistent modes at start")
+    p.add_argument("--fleet", type=int, default=0,
+                   help="play M machines behind a router (0: one agent)")
+    p.add_argument("--route", choices=("rr", "random"), default="rr")
+    p.add_argument("--fleet-rogue", type=int, default=0,
+                   help="machines that sign but are never attested")
+    p.add_argument("--fleet-bad", type=int, action="append", default=[],
+                   help="index of a machine whose evidence fails")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="exit when stdin closes (the parent died)")
     args = p.parse_args(argv)
