@@ -22,6 +22,7 @@ use Test::More;
 
 use lib 't/lib';
 use AttestTest qw(:all);
+use AttestConf qw(log_size log_line);
 use AttestMitm;
 use File::Spec;
 
@@ -53,26 +54,12 @@ sub ask {
             . "Content-Length: " . length($body) . "\r\n"
             . "Connection: close\r\n";
     $req .= "$_: $h{$_}\r\n" for sort keys %h;
-    my $off = AttestConf_log_size($ngx);
+    my $off = log_size($ngx);
     my $raw = raw_http($ngx->port, "$req\r\n$body", 10);
     my $r = parse_response($raw);
     $r->{raw} = $raw;
-    $r->{log} = AttestConf_log_line($ngx, $off);
+    $r->{log} = log_line($ngx, $off);
     return $r;
-}
-
-sub AttestConf_log_size { (-s $_[0]->prefix . '/logs/attest.log') // 0 }
-
-sub AttestConf_log_line {
-    my ($ngx, $off) = @_;
-    my $line;
-    wait_for(sub {
-        open my $fh, '<', $ngx->prefix . '/logs/attest.log' or return 0;
-        seek $fh, $off, 0;
-        $line = <$fh>;
-        return defined $line && $line =~ s/\n\z//;
-    }, 3);
-    return $line // '(no log line)';
 }
 
 sub verdict_list { join ' | ', AttestMitm::verdicts($_[0]) }
@@ -440,6 +427,9 @@ SKIP: {
     }
 }
 
+# printable ASCII of a string, for diag
+sub ascii { my ($s) = @_; $s =~ s/[^\x20-\x7e]/?/g; return $s }
+
 # ---------------------------------------------------------------------
 # the OpenAI Node SDK raises on every bypass (t/node/chat.mjs)
 
@@ -491,7 +481,7 @@ SKIP: {
             ok(!$r->{ok} && $r->{error}{api_error},
                "SDK: $bend: raises an APIError")
                 or diag "SDK: $bend: " . ($r->{ok} ? "content "
-                    . substr($r->{content} // '', 0, 40)
+                    . ascii(substr($r->{content} // "", 0, 40))
                     : "error $r->{error}{name}");
         };
         if ($today) {

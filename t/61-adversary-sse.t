@@ -410,6 +410,9 @@ SKIP: {
     }
 }
 
+# printable ASCII of a string, for diag
+sub ascii { my ($s) = @_; $s =~ s/[^\x20-\x7e]/?/g; return $s }
+
 # ---------------------------------------------------------------------
 # the OpenAI Node SDK raises on every stream bypass
 
@@ -448,7 +451,7 @@ SKIP: {
             ok(!$r->{ok} && $r->{error}{api_error},
                "SDK stream: $bend: raises an APIError")
                 or diag "SDK stream: $bend: " . ($r->{ok}
-                    ? "content " . substr($r->{content} // '', 0, 40)
+                    ? "content " . ascii(substr($r->{content} // "", 0, 40))
                     : "error " . ($r->{error}{name} // '?'));
         }
     }
