@@ -11,6 +11,7 @@ use warnings;
 
 use lib 't/lib';
 use AttestTest qw(:all);
+use AttestProto qw(compact stream_hash);
 use Digest::SHA qw(sha256_hex);
 use Encode qw(decode_utf8);
 use File::Path qw(remove_tree);
@@ -22,56 +23,6 @@ use Time::HiRes qw(sleep time);
 my $JSON = JSON::PP->new->utf8->canonical;
 
 # --- independent reimplementations --------------------------------------
-
-# Python's default-separator JSON minus the space after each , and : that
-# stands outside a string (PROTOCOL section 2).
-sub compact {
-    my ($t) = @_;
-    my ($o, $in, $esc) = ('', 0, 0);
-    for (my $i = 0; $i < length $t; $i++) {
-        my $c = substr($t, $i, 1);
-        if ($in) {
-            $o .= $c;
-            if ($esc) { $esc = 0 }
-            elsif ($c eq '\\') { $esc = 1 }
-            elsif ($c eq '"') { $in = 0 }
-            next;
-        }
-        $in = 1 if $c eq '"';
-        $o .= $c;
-        $i++ if ($c eq ',' || $c eq ':') && substr($t, $i + 1, 1) eq ' ';
-    }
-    return $o;
-}
-
-# json.dumps(str) with ensure_ascii, for a Perl character string.
-sub py_str {
-    my ($s) = @_;
-    my %esc = ('"' => '\\"', '\\' => '\\\\', "\n" => '\\n', "\r" => '\\r',
-               "\t" => '\\t', "\x08" => '\\b', "\x0c" => '\\f');
-    my $o = '"';
-    for my $c (split //, $s) {
-        my $u = ord $c;
-        if (exists $esc{$c}) { $o .= $esc{$c} }
-        elsif ($u >= 0x20 && $u <= 0x7e) { $o .= $c }
-        elsif ($u > 0xffff) {
-            $u -= 0x10000;
-            $o .= sprintf '\\u%04x\\u%04x', 0xd800 + ($u >> 10),
-                          0xdc00 + ($u & 0x3ff);
-        }
-        else { $o .= sprintf '\\u%04x', $u }
-    }
-    return $o . '"';
-}
-
-# PROTOCOL section 3 over the upstream part of a stream (bytes).
-sub stream_hash {
-    my ($upstream) = @_;
-    my @chunks = map { py_str(decode_utf8(substr $_, 6)) }
-                 grep { /^data: / && !/^data: \[DONE\]/ }
-                 split /\n/, $upstream, -1;
-    return sha256_hex('{"chunks":[' . join(',', @chunks) . ']}');
-}
 
 my @RECOVER;    # [text, signature, expected address, name]
 

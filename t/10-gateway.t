@@ -10,16 +10,70 @@ use Test::More;
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf;
+use AttestConf qw(verdict);
 
 plan skip_all => 'module not built (make)' unless module_built();
+
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
 
 my $agent = AttestTest::Agent->start();
 
 my %ngx;
 for my $mode (qw(enforce report)) {
     $ngx{$mode} = AttestTest::Nginx->start(
-        http => AttestConf::gateway($agent, mode => $mode));
+        http => AttestConf::fill($CONF, $agent, mode => $mode));
 }
 
 my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
@@ -29,8 +83,6 @@ sub ask {
     my $body = delete $h{body} // $chat;
     return post_json($ngx{$mode}->url('/v1/chat/completions'), $body, \%h);
 }
-
-sub verdict { $_[0]{headers}{'x-attestation-status'} // '(none)' }
 
 # verified, both modes
 
@@ -118,7 +170,7 @@ for my $mode (qw(enforce report)) {
 # named header still goes)
 
 {
-    my $named = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $named = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         loc_extra => 'attest_status_header X-Verdict;'));
     my $r = post_json($named->url('/v1/chat/completions'), $chat,
                       {'X-Test-Mode' => 'tamper_body'});
@@ -127,7 +179,7 @@ for my $mode (qw(enforce report)) {
     ok(!exists $r->{headers}{'x-attestation-status'},
        '... and the default name is not used');
 
-    my $off = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $off = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         loc_extra => 'attest_status_header off;'));
     $r = post_json($off->url('/v1/chat/completions'), $chat,
                    {'X-Test-Mode' => 'spoof_status'});
@@ -159,7 +211,7 @@ for my $mode (qw(enforce report)) {
 
 # through proxy temp files, and over attest_body_max
 
-my $big = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+my $big = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
     buffering => 'on',
     # proxy_store makes the pipe spool every byte to a temp file and
     # hand the body on as file buffers, whatever the client's pace
@@ -187,7 +239,7 @@ chmod 0777, $big->prefix . '/store';
        'over attest_body_max: body_too_large');
 }
 
-my $small = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+my $small = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
     mode => 'report', loc_extra => 'attest_body_max 10k;'));
 
 {

@@ -15,6 +15,60 @@ use AttestConf;
 
 plan skip_all => 'module not built (make)' unless module_built();
 
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
+
 my $agent = AttestTest::Agent->start();
 my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
 
@@ -28,7 +82,7 @@ sub ask {
 # one fetch for 50 sequential requests within the TTL
 
 {
-    my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent));
+    my $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent));
     $agent->reset_stats;
 
     my $ok = 0;
@@ -56,7 +110,7 @@ sub ask {
 
 {
     my $ngx = AttestTest::Nginx->start(
-        http => AttestConf::gateway($agent, ttl => '1s'));
+        http => AttestConf::fill($CONF, $agent, ttl => '1s'));
     $agent->reset_stats;
 
     ask($ngx) for 1 .. 3;
@@ -75,7 +129,7 @@ sub ask {
 # two workers share entries; a reload keeps them
 
 {
-    my $http = AttestConf::gateway($agent,
+    my $http = AttestConf::fill($CONF, $agent,
         server_extra => 'add_header X-Worker $pid always;');
     $http =~ s/listen 127\.0\.0\.1:%%PORT%%;/listen 127.0.0.1:%%PORT%% reuseport;/;
 
@@ -118,7 +172,7 @@ sub ask {
 
 {
     my $ngx = AttestTest::Nginx->start(
-        http => AttestConf::gateway($agent, zone => 'tiny:32k'));
+        http => AttestConf::fill($CONF, $agent, zone => 'tiny:32k'));
     $agent->reset_stats;
 
     my $ok = 0;
@@ -143,7 +197,7 @@ sub ask {
 # failures are not cached
 
 {
-    my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent));
+    my $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent));
     $agent->reset_stats;
 
     my $r = ask($ngx, 'X-Model-Id' => 'flaky', 'X-Test-Mode' => 'attest:wrong_nonce');
@@ -191,7 +245,7 @@ sub burst {
 }
 
 {
-    my $http = AttestConf::gateway($agent);
+    my $http = AttestConf::fill($CONF, $agent);
     $http =~ s/listen 127\.0\.0\.1:%%PORT%%;/listen 127.0.0.1:%%PORT%% reuseport;/;
     my $ngx = AttestTest::Nginx->start(http => $http, workers => 2);
     $agent->reset_stats;

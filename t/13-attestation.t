@@ -9,9 +9,63 @@ use Test::More;
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf;
+use AttestConf qw(verdict);
 
 plan skip_all => 'module not built (make)' unless module_built();
+
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
 
 my $agent = AttestTest::Agent->start();
 my $digest = $agent->info->{image_digest};
@@ -19,7 +73,7 @@ my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
 
 my %ngx;
 for my $mode (qw(enforce report)) {
-    $ngx{$mode} = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    $ngx{$mode} = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         mode => $mode, loc_extra => "attest_image_digest $digest;"));
 }
 
@@ -30,8 +84,6 @@ sub ask {
     $h{'X-Model-Id'} //= 'k' . ++$seq;    # a fresh cache key: a fresh fetch
     return post_json($ngx->url('/v1/chat/completions'), $chat, \%h);
 }
-
-sub verdict { $_[0]{headers}{'x-attestation-status'} // '(none)' }
 
 my %cases = (
     'attest:wrong_nonce'        => 'nonce_mismatch',
@@ -86,7 +138,7 @@ like($ngx{enforce}->error_log,
 # a fetch buffer too small for a real-sized report
 
 {
-    my $small = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $small = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         fetch_buffer => '4k'));
     my $r = ask($small);
     is($r->{status}, 502, 'a report larger than the fetch buffer: 502');
@@ -100,7 +152,7 @@ like($ngx{enforce}->error_log,
 # a report cap below the report's size: attestation_invalid
 
 {
-    my $capped = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $capped = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         loc_extra => 'attest_report_max 2k;'));
     my $r = ask($capped);
     is(verdict($r), 'failed; reason=attestation_invalid',
@@ -111,7 +163,7 @@ like($ngx{enforce}->error_log,
 # a slow attestation upstream with a short timeout
 
 {
-    my $slow = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $slow = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         server_extra => 'proxy_read_timeout 1s;'));
     $agent->reset_stats;
     my $r = ask($slow, 'X-Test-Mode' => 'attest:attest_slow',

@@ -16,6 +16,7 @@ use Test::More;
 
 use lib 't/lib';
 use AttestTest qw(:all);
+use AttestProto qw(py_str stream_hash strip_sig);
 use AttestConf qw(stream_request log_size log_line normalize);
 use Digest::SHA qw(sha256_hex);
 use Encode qw(decode_utf8);
@@ -23,6 +24,60 @@ use IO::Select;
 use IO::Socket::INET;
 
 plan skip_all => 'module not built (make)' unless module_built();
+
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
 
 my $agent = AttestTest::Agent->start();
 my $signer = $agent->info->{signing_address};
@@ -44,7 +99,7 @@ for my $buf (qw(off on)) {
             my $extra = $sig eq 'pass' ? 'attest_sse_signature pass;'
                       : $buf eq 'on' ? 'attest_sse_signature strip;' : '';
             $ngx{$name} = AttestTest::Nginx->start(
-                http => AttestConf::gateway($agent, mode => $mode,
+                http => AttestConf::fill($CONF, $agent, mode => $mode,
                                             buffering => $buf,
                                             loc_extra => $extra));
             push @CONFIGS, {name => $name, mode => $mode, sig => $sig,
@@ -68,43 +123,8 @@ sub stream {
     return $r;
 }
 
-sub strip_sig { my ($b) = @_; $b =~ s/event: signature\r?\n[^\n]*\n\r?\n//g;
-                return $b }
-
 sub strip_comment { my ($b) = @_; $b =~ s/^: attest [^\n]*\n\n//mg;
                     return $b }
-
-# Python's json.dumps of a string (ensure_ascii), for a character string
-sub py_str {
-    my ($s) = @_;
-    my %esc = ('"' => '\\"', '\\' => '\\\\', "\n" => '\\n', "\r" => '\\r',
-               "\t" => '\\t', "\b" => '\\b', "\f" => '\\f');
-    my $o = '"';
-    for my $c (split //, $s) {
-        my $u = ord $c;
-        if (exists $esc{$c}) { $o .= $esc{$c} }
-        elsif ($u >= 0x20 && $u <= 0x7e) { $o .= $c }
-        elsif ($u > 0xffff) {
-            $u -= 0x10000;
-            $o .= sprintf '\\u%04x\\u%04x', 0xd800 + ($u >> 10),
-                          0xdc00 + ($u & 0x3ff);
-        }
-        else { $o .= sprintf '\\u%04x', $u }
-    }
-    return "$o\"";
-}
-
-# PROTOCOL section 3, over the data lines of the delivered bytes (split on
-# "\n" only, as the agent does), the signature event's own line excluded
-sub stream_hash {
-    my ($bytes) = @_;
-    my @chunks;
-    for my $line (split /\n/, strip_sig($bytes), -1) {
-        next unless $line =~ /^data: / && $line !~ /^data: \[DONE\]/;
-        push @chunks, py_str(decode_utf8(substr $line, 6));
-    }
-    return sha256_hex('{"chunks":[' . join(',', @chunks) . ']}');
-}
 
 sub data_events {
     my ($r) = @_;
@@ -312,7 +332,7 @@ for my $c (@CONFIGS) {
 
 for my $mode (qw(enforce report)) {
     my $ngx = AttestTest::Nginx->start(
-        http => AttestConf::gateway($agent, mode => $mode,
+        http => AttestConf::fill($CONF, $agent, mode => $mode,
                                     loc_extra => 'attest_body_max 1k;'));
     my $name = "$mode/attest_body_max 1k";
     my $r = stream($ngx, 'X-Test-Event-Size' => 2000, TE => 'trailers');
@@ -522,7 +542,7 @@ SKIP: {
     my $v = `curl --version 2>/dev/null` // '';
     skip 'curl without HTTP/2', 4 unless $v =~ /\bHTTP2\b/;
 
-    my $http = AttestConf::gateway($agent);
+    my $http = AttestConf::fill($CONF, $agent);
     $http =~ s/listen 127\.0\.0\.1:%%PORT%%;/listen 127.0.0.1:%%PORT%% http2;/;
     my $ngx = AttestTest::Nginx->start(http => $http);
     my $url = $ngx->url('/v1/chat/completions');

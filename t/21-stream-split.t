@@ -16,9 +16,63 @@ use AttestConf qw(stream_request log_size log_line normalize);
 
 plan skip_all => 'module not built (make)' unless module_built();
 
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
+
 my $agent = AttestTest::Agent->start();
 my $signer = $agent->info->{signing_address};
-my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent));
+my $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent));
 
 sub stream {
     my ($path, %h) = @_;

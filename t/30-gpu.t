@@ -13,23 +13,73 @@ use File::Temp qw(tempdir);
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf qw(verdict ask_key check_case rejection);
+use AttestConf qw(verdict ask_key check_case rejection
+                  fresh_key emerg_line evidence_case);
 
 plan skip_all => 'module not built (make)' unless module_built();
+
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
 
 my $agent = AttestTest::Agent->start(gpus => 2);
 
 my $GPU_OK = 'verified gpus=2 driver=550.90.07 vbios=96.00.9f.00.01';
 
 my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
-my $seq = 0;
-
-# a fresh attest_key per case, so that no cached verdict answers for it
-sub fresh_key { return sprintf 'gpu-%03d-%s', ++$seq, $_[0] }
-
 sub gateway {
     my ($mode, $extra) = @_;
-    return AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    return AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         mode => $mode, loc_extra => $extra));
 }
 
@@ -41,19 +91,14 @@ sub evidence {
 sub completions { $agent->stats->{completion} }
 sub fetches     { $agent->stats->{attestation} }
 
-# One request (see AttestConf::check_case); $gpu_text is the expected
+# One case (AttestConf::evidence_case); $gpu_text is the expected
 # $attest_gpu when verified.  Returns the cache key used.
 sub check {
     my ($ngx, $mode, $label, $test_mode, $want, $gpu_text) = @_;
-    my $key = fresh_key($test_mode || 'ok');
-    my $gt = $gpu_text // '';
-    check_case(agent => $agent, ngx => $ngx, mode => $mode, label => $label,
-               key => $key, test_mode => $test_mode, want => $want,
-               ok_log =>
-                   qr/^200 verified - key=\Q$key\E .* gpu="\Q$gt\E" cpu="off" /,
-               ok_name => "\$attest_gpu is \"$gt\"",
-               fail_tail => 'gpu="-"');
-    return $key;
+    return evidence_case(kind => 'gpu', agent => $agent, ngx => $ngx,
+                         mode => $mode, label => $label,
+                         test_mode => $test_mode, want => $want,
+                         text => $gpu_text);
 }
 
 # the failed check each spoiled-evidence mode must be named by
@@ -157,7 +202,7 @@ for my $mode (qw(enforce report)) {
 {
     my $ngx = gateway('enforce', evidence('required'));
 
-    my $key = fresh_key('cached');
+    my $key = fresh_key('gpu', 'cached');
     my $f0 = fetches();
     my $c0 = completions();
     my $n = 0;
@@ -177,7 +222,7 @@ for my $mode (qw(enforce report)) {
 
     # optional and absent is a success, and cached like one
     my $opt = gateway('enforce', evidence('optional'));
-    $key = fresh_key('cached-absent');
+    $key = fresh_key('gpu', 'cached-absent');
     $f0 = fetches();
     $n = 0;
     for (1 .. 4) {
@@ -187,7 +232,7 @@ for my $mode (qw(enforce report)) {
     is(fetches() - $f0, 1, 'cache: optional, absent: one fetch');
 
     # a refused report is not cached: each request fetches again
-    $key = fresh_key('cached-bad');
+    $key = fresh_key('gpu', 'cached-bad');
     $f0 = fetches();
     for (1 .. 3) {
         ask_key($ngx, $key, 'gpu_bad_signature');
@@ -198,14 +243,14 @@ for my $mode (qw(enforce report)) {
 # server-level settings reach the location; the location can override
 
 {
-    my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         server_extra => evidence('required')));
     check($ngx, 'enforce', 'inherited required: good evidence', '',
           'verified', $GPU_OK);
     check($ngx, 'enforce', 'inherited required: gpu_absent', 'gpu_absent',
           'gpu_evidence_missing');
 
-    $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         server_extra => evidence('required'),
         loc_extra => 'attest_gpu off;'));
     check($ngx, 'enforce', 'location off over server required',
@@ -228,10 +273,10 @@ for my $mode (qw(enforce report)) {
             proxy_set_header Connection "";
         }
 EOT
-    my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         server_extra => $strict, loc_extra => evidence('off')));
 
-    my $key = fresh_key('shared-zone');
+    my $key = fresh_key('gpu', 'shared-zone');
     my %h = ('X-Model-Id' => $key, 'X-Test-Mode' => 'gpu_absent');
     my $r = post_json($ngx->url('/v1/chat/completions'), $chat, \%h);
     is(verdict($r), 'verified', 'shared zone: attest_gpu off accepts');
@@ -246,18 +291,9 @@ EOT
 
 my $dir = tempdir('attest-gpu-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
-# the conf line an [emerg] points at
-sub emerg_line {
-    my ($out) = @_;
-    my ($file, $n) = $out =~ /\[emerg\].* in (\S+):(\d+)/ or return '';
-    open my $fh, '<', $file or return '';
-    my @l = <$fh>;
-    return $l[$n - 1] // '';
-}
-
 sub conf_test {
     my ($extra) = @_;
-    return nginx_test(AttestConf::gateway($agent, loc_extra => $extra));
+    return nginx_test(AttestConf::fill($CONF, $agent, loc_extra => $extra));
 }
 
 for my $gpu (qw(required optional)) {

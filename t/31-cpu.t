@@ -14,9 +14,64 @@ use File::Temp qw(tempdir);
 
 use lib 't/lib';
 use AttestTest qw(:all);
-use AttestConf qw(verdict ask_key check_case rejection);
+use AttestConf qw(verdict ask_key check_case rejection
+                  fresh_key emerg_line evidence_case);
 
 plan skip_all => 'module not built (make)' unless module_built();
+
+# this file's nginx config, as every gateway here runs it;
+# AttestConf::fill puts in the agent's port and the %%NAMES%% a test
+# varies (defaults: zone ionet:1m, ttl 5m, buffering off, fetch buffer
+# 512k, mode enforce, no extra lines)
+my $CONF = <<'NGINX';
+    log_format attest '$status $attest_status $attest_reason '
+                      'key=$attest_key signer=$attest_signing_address '
+                      'digest=$attest_image_digest age=$attest_age '
+                      'gpu="$attest_gpu" cpu="$attest_cpu" '
+                      'binding=$attest_binding';
+    access_log %%TMP%%/logs/attest.log attest;
+
+    attest_zone zone=%%ZONE%%;
+    upstream backend { server 127.0.0.1:%%AGENT%%; keepalive 8; }
+    %%HTTP_EXTRA%%
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%SERVER_EXTRA%%
+
+        location /v1/ {
+            attest zone=%%ZONE_NAME%%%%MODE%%;
+            attest_key $http_x_model_id;
+            attest_fetch /_attestation;
+            attest_ttl %%TTL%%;
+            %%LOC_EXTRA%%
+
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Accept-Encoding "";
+            proxy_buffering %%BUFFERING%%;
+        }
+
+        location /plain/ {
+            proxy_pass http://backend/v1/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
+        location = /_attestation {
+            internal;
+            subrequest_output_buffer_size %%FETCH_BUFFER%%;
+            proxy_pass http://backend/attestation;
+            proxy_method POST;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Type application/json;
+            proxy_set_body '{"model_id":"$attest_key","nonce":"$attest_nonce"}';
+        }
+    }
+NGINX
 
 # attest_gpu is off here (AttestConf::evidence still names the GPU root)
 my $agent = AttestTest::Agent->start();
@@ -33,14 +88,9 @@ like($_, qr/^[0-9a-f]{96}$/, 'agent: default RTMR') for @RTMR;
 
 my $CPU_OK = 'verified mrtd=' . substr($MRTD, 0, 16) . '...';
 
-my $seq = 0;
-
-# a fresh attest_key per case, so that no cached verdict answers for it
-sub fresh_key { return sprintf 'cpu-%03d-%s', ++$seq, $_[0] }
-
 sub gateway {
     my ($mode, $extra) = @_;
-    return AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    return AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         mode => $mode, loc_extra => $extra));
 }
 
@@ -52,21 +102,15 @@ sub evidence {
 sub completions { $agent->stats->{completion} }
 sub fetches     { $agent->stats->{attestation} }
 
-# One request (see AttestConf::check_case); when verified, $cpu_text and
+# One case (AttestConf::evidence_case); when verified, $cpu_text and
 # $binding are the expected $attest_cpu and $attest_binding.  Returns the
 # cache key used.
 sub check {
     my ($ngx, $mode, $label, $test_mode, $want, $cpu_text, $binding) = @_;
-    my $key = fresh_key($test_mode || 'ok');
-    $binding //= 'report';
-    my $vars = 'gpu="off" cpu="' . ($cpu_text // '') . "\" binding=$binding";
-    check_case(agent => $agent, ngx => $ngx, mode => $mode, label => $label,
-               key => $key, test_mode => $test_mode, want => $want,
-               ok_log => qr/^200 verified - key=\Q$key\E .* \Q$vars\E$/,
-               ok_name => "\$attest_cpu is \"" . ($cpu_text // '')
-                          . "\", binding $binding",
-               fail_tail => 'cpu="-" binding=-$');
-    return $key;
+    return evidence_case(kind => 'cpu', agent => $agent, ngx => $ngx,
+                         mode => $mode, label => $label,
+                         test_mode => $test_mode, want => $want,
+                         text => $cpu_text, binding => $binding);
 }
 
 # Test modes that fail with either setting, their reason and the check
@@ -200,7 +244,7 @@ for my $c (@configs) {
 # server-level pins reach the location; the location's own replace them
 
 {
-    my $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    my $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         server_extra => evidence('required') . "attest_tdx_mrtd $UNKNOWN;"
                         . ' attest_cpu_report_data address_nonce;'));
     my $key = check($ngx, 'enforce', 'inherited pin: good quote',
@@ -208,7 +252,7 @@ for my $c (@configs) {
     like(rejection($ngx, $key), qr/MRTD $MRTD not allowed/,
          'inherited pin: the server-level MRTD applies');
 
-    $ngx = AttestTest::Nginx->start(http => AttestConf::gateway($agent,
+    $ngx = AttestTest::Nginx->start(http => AttestConf::fill($CONF, $agent,
         server_extra => evidence('required') . "attest_tdx_mrtd $UNKNOWN;"
                         . ' attest_cpu_report_data address_nonce;',
         loc_extra => "attest_tdx_mrtd $MRTD;"));
@@ -222,7 +266,7 @@ for my $c (@configs) {
     my $ngx = gateway('enforce', evidence('required')
                       . "attest_tdx_mrtd $MRTD;");
 
-    my $key = fresh_key('cached');
+    my $key = fresh_key('cpu', 'cached');
     my $f0 = fetches();
     my $c0 = completions();
     my $n = 0;
@@ -239,7 +283,7 @@ for my $c (@configs) {
         =~ /attestation for key "\Q$key\E" verified/g;
     is($verified, 1, 'cache: the quote was verified once');
 
-    $key = fresh_key('cached-bad');
+    $key = fresh_key('cpu', 'cached-bad');
     $f0 = fetches();
     ask_key($ngx, $key, 'cpu_bad_signature') for 1 .. 3;
     is(fetches() - $f0, 3, 'cache: a refused quote is fetched again');
@@ -249,18 +293,9 @@ for my $c (@configs) {
 
 my $dir = tempdir('attest-cpu-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
-# the conf line an [emerg] points at
-sub emerg_line {
-    my ($out) = @_;
-    my ($file, $n) = $out =~ /\[emerg\].* in (\S+):(\d+)/ or return '';
-    open my $fh, '<', $file or return '';
-    my @l = <$fh>;
-    return $l[$n - 1] // '';
-}
-
 sub conf_test {
     my ($extra) = @_;
-    return nginx_test(AttestConf::gateway($agent, loc_extra => $extra));
+    return nginx_test(AttestConf::fill($CONF, $agent, loc_extra => $extra));
 }
 
 # a configuration nginx -t must refuse, naming the directive's line

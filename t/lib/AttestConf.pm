@@ -21,7 +21,8 @@ use Test::More;
 use AttestTest qw(post_json wait_for decode_json);
 
 our @EXPORT_OK = qw(verdict ask_key key_log_line stream_request log_size
-                    log_line normalize check_case rejection);
+                    log_line normalize check_case rejection fill
+                    fresh_key emerg_line evidence_case);
 
 my $CHAT = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
 
@@ -45,6 +46,32 @@ sub key_log_line {
         // '(no log line)';
 }
 
+# Fills in a test's literal nginx config (the heredoc at the top of each
+# .t): %%AGENT%% is the agent double's port, %%MODE%% " report" or
+# nothing, and any other %%NAME%% the option name, else its default as
+# in gateway() below.  nginx's own ports and paths (%%PORT%%, %%TMP%%,
+# %%TESTDATA%%) are left to AttestTest::Nginx.
+my %DEFAULTS = (zone => 'ionet:1m', ttl => '5m', key => '$http_x_model_id',
+                buffering => 'off', fetch_buffer => '512k', loc_extra => '',
+                http_extra => '', server_extra => '');
+
+sub fill {
+    my ($text, $agent, %o) = @_;
+    my %v = (%DEFAULTS, %o);
+    $v{agent} = $agent->port;
+    $v{mode} = ($o{mode} // 'enforce') eq 'report' ? ' report' : '';
+    ($v{zone_name} = $v{zone}) =~ s/:.*//;
+    $text =~ s{%%([A-Z_]+)%%}{
+        my $k = lc $1;
+        exists $v{$k} ? $v{$k}
+            : $1 =~ /^(?:PORT|TMP|REPO|TESTDATA)$/ ? "%%$1%%"
+            : die "AttestConf::fill: no value for %%$1%%\n";
+    }ge;
+    return $text;
+}
+
+# The same gateway as a template, for quick experiments and new tests
+# that have not written theirs out yet.
 sub gateway {
     my ($agent, %o) = @_;
 
@@ -221,6 +248,48 @@ sub check_case {
         like($line, qr/^200 failed $want key=\Q$key\E .* $a{fail_tail}/,
              "$label: access log");
     }
+}
+
+# a fresh attest_key per case, so that no cached verdict answers for it
+my $SEQ = 0;
+sub fresh_key { return sprintf '%s-%03d-%s', $_[0], ++$SEQ, $_[1] }
+
+# the conf line an nginx -t [emerg] points at
+sub emerg_line {
+    my ($out) = @_;
+    my ($file, $n) = $out =~ /\[emerg\].* in (\S+):(\d+)/ or return '';
+    open my $fh, '<', $file or return '';
+    my @l = <$fh>;
+    return $l[$n - 1] // '';
+}
+
+# One evidence case of the GPU (kind gpu, text the expected $attest_gpu)
+# or CPU suite (kind cpu, text $attest_cpu, binding $attest_binding) for a
+# fresh key; see check_case.  Returns the key.
+sub evidence_case {
+    my (%a) = @_;
+    my $kind = $a{kind};
+    my $key = fresh_key($kind, $a{test_mode} || 'ok');
+    my $text = $a{text} // '';
+    my ($ok_log, $ok_name, $fail_tail);
+
+    if ($kind eq 'gpu') {
+        $ok_log = qr/^200 verified - key=\Q$key\E .* gpu="\Q$text\E" cpu="off" /;
+        $ok_name = "\$attest_gpu is \"$text\"";
+        $fail_tail = 'gpu="-"';
+    } else {
+        my $binding = $a{binding} // 'report';
+        my $vars = "gpu=\"off\" cpu=\"$text\" binding=$binding";
+        $ok_log = qr/^200 verified - key=\Q$key\E .* \Q$vars\E$/;
+        $ok_name = "\$attest_cpu is \"$text\", binding $binding";
+        $fail_tail = 'cpu="-" binding=-$';
+    }
+
+    check_case(agent => $a{agent}, ngx => $a{ngx}, mode => $a{mode},
+               label => $a{label}, key => $key, test_mode => $a{test_mode},
+               want => $a{want}, ok_log => $ok_log, ok_name => $ok_name,
+               fail_tail => $fail_tail);
+    return $key;
 }
 
 # the error log line that rejected a key's attestation
