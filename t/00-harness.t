@@ -18,9 +18,29 @@ use File::Path qw(remove_tree);
 use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use MIME::Base64 qw(decode_base64);
 use Test::More;
+plan tests => 20;
 use Time::HiRes qw(sleep time);
 
 my $JSON = JSON::PP->new->utf8->canonical;
+
+# the plain nginx (no module) of the harness's own tests; %%AGENT%% is
+# the agent double's port, the harness fills in the rest
+my $CONF = <<'NGINX';
+server {
+    listen 127.0.0.1:%%PORT%%;
+    location / {
+        proxy_pass http://127.0.0.1:%%AGENT%%;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering off;
+    }
+}
+server {
+    listen 127.0.0.1:%%PORT2%%;
+    location / { return 204; }
+    location /tmp { return 200 "%%TMP%%"; }
+}
+NGINX
 
 # --- independent reimplementations --------------------------------------
 
@@ -614,23 +634,7 @@ subtest 'agent options' => sub {
 
 # --- nginx ---------------------------------------------------------------
 
-my $up = $agent->port;
-my $HTTP = <<"EOF";
-server {
-    listen 127.0.0.1:%%PORT%%;
-    location / {
-        proxy_pass http://127.0.0.1:$up;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_buffering off;
-    }
-}
-server {
-    listen 127.0.0.1:%%PORT2%%;
-    location / { return 204; }
-    location /tmp { return 200 "%%TMP%%"; }
-}
-EOF
+(my $HTTP = $CONF) =~ s/%%AGENT%%/$agent->port/e;
 
 subtest 'nginx' => sub {
     my $ngx = AttestTest::Nginx->start(no_module => 1, workers => 2,
@@ -723,5 +727,3 @@ EOF
         remove_tree($tmp) if $tmp && $how eq 'kill';
     }
 };
-
-done_testing();

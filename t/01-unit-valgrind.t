@@ -15,6 +15,9 @@ plan skip_all => 'unit tests not built (make unit)' unless @bins;
 my ($vg) = grep { -x "$_/valgrind" } split /:/, $ENV{PATH} // '';
 BAIL_OUT('valgrind is missing: run make deps') unless $vg;
 
+# two checks per unit test binary
+plan tests => 2 * @bins;
+
 for my $bin (@bins) {
     (my $name = $bin) =~ s{.*/}{};
     my $log = "build/valgrind/$name.log";
@@ -31,5 +34,3 @@ for my $bin (@bins) {
     is($code, 0, "$bin: passes under valgrind")
         or diag("see $out");
 }
-
-done_testing();

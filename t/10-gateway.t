@@ -13,6 +13,7 @@ use AttestTest qw(:all);
 use AttestConf qw(verdict);
 
 plan skip_all => 'module not built (make)' unless module_built();
+plan tests => 189;
 
 # this file's nginx config, as every gateway here runs it;
 # AttestConf::fill puts in the agent's port and the %%NAMES%% a test
@@ -267,5 +268,3 @@ unlike($ngx{enforce}->error_log, qr/\[(alert|crit|emerg)\]/,
        'no alerts in the error log');
 like($ngx{enforce}->error_log, qr/failed: body_mismatch: signed response hash/,
      'error log names the failed check');
-
-done_testing();

@@ -14,6 +14,7 @@ use AttestTest qw(:all);
 use AttestConf;
 
 plan skip_all => 'module not built (make)' unless module_built();
+plan tests => 35;
 
 # this file's nginx config, as every gateway here runs it;
 # AttestConf::fill puts in the agent's port and the %%NAMES%% a test
@@ -272,5 +273,3 @@ sub burst {
        'a later request fetches again (failures are not cached)');
     is(fetches(), 2, '... with a new fetch');
 }
-
-done_testing();

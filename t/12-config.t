@@ -11,6 +11,7 @@ use lib 't/lib';
 use AttestTest qw(:all);
 
 plan skip_all => 'module not built (make)' unless module_built();
+plan tests => 58;
 
 my $ex = repo() . '/conf-examples';
 my $nv = "$ex/nvidia_device_identity_root.pem";
@@ -208,5 +209,3 @@ for my $name (qw(ionet.conf local-demo.conf)) {
                                           "$dir/nginx.conf"]);
     is($rc, 0, "conf-examples/$name passes nginx -t") or diag($out);
 }
-
-done_testing();

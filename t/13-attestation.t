@@ -12,6 +12,7 @@ use AttestTest qw(:all);
 use AttestConf qw(verdict);
 
 plan skip_all => 'module not built (make)' unless module_built();
+plan tests => 70;
 
 # this file's nginx config, as every gateway here runs it;
 # AttestConf::fill puts in the agent's port and the %%NAMES%% a test
@@ -187,5 +188,3 @@ like($ngx{enforce}->error_log,
 }
 
 unlike($ngx{enforce}->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts');
-
-done_testing();

@@ -15,6 +15,7 @@ use AttestTest qw(:all);
 use AttestConf qw(stream_request log_size log_line normalize);
 
 plan skip_all => 'module not built (make)' unless module_built();
+plan tests => 11;
 
 # this file's nginx config, as every gateway here runs it;
 # AttestConf::fill puts in the agent's port and the %%NAMES%% a test
@@ -123,5 +124,3 @@ is("@bad_body", '', 'the same bytes delivered at every split');
 is("@bad_log", '', 'the access log says verified at every split');
 
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts');
-
-done_testing();

@@ -31,6 +31,8 @@ unless (-f repo() . '/t/node/node_modules/openai/package.json') {
     done_testing();
     exit;
 }
+plan tests => 9;
+
 
 my $EVENTS = 12;
 
@@ -175,5 +177,3 @@ subtest 'non-streaming' => sub {
     is($e->{type}, 'attestation_error', 'type attestation_error');
     is($e->{name}, 'InternalServerError', 'the SDK\'s 5xx class');
 };
-
-done_testing();

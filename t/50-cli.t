@@ -17,6 +17,7 @@ use AttestTest qw(:all);
 
 my $CLI = repo() . '/build/attest-verify';
 plan skip_all => 'build/attest-verify not built (make tool)' unless -x $CLI;
+plan tests => 188;
 
 my $agent = AttestTest::Agent->start();
 my $info = $agent->info;
@@ -534,5 +535,3 @@ my $REAL_RD = '9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d'
         ['tdx', '--root', $INTEL_ROOT, spew('quote-bad.bin', $bad)],
         1, qr/^failed: cpu_quote_invalid$/m);
 }
-
-done_testing();

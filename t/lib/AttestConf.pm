@@ -62,10 +62,10 @@ sub fill {
     $v{mode} = ($o{mode} // 'enforce') eq 'report' ? ' report' : '';
     ($v{zone_name} = $v{zone}) =~ s/:.*//;
     $text =~ s{%%([A-Z_]+)%%}{
-        my $k = lc $1;
-        exists $v{$k} ? $v{$k}
-            : $1 =~ /^(?:PORT|TMP|REPO|TESTDATA)$/ ? "%%$1%%"
-            : die "AttestConf::fill: no value for %%$1%%\n";
+        my $n = $1;
+        exists $v{lc $n} ? $v{lc $n}
+            : $n =~ /^(?:PORT|TMP|REPO|TESTDATA)$/ ? "%%$n%%"
+            : die "AttestConf::fill: no value for %%$n%%\n";
     }ge;
     return $text;
 }
