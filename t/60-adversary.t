@@ -79,8 +79,8 @@ sub is_refused {
     is(verdict_list($r), "failed; reason=$reason",
        "$label: exactly one verdict, failed $reason");
     is(error_code($r), $reason, "$label: the error body names $reason");
-    unlike($r->{raw}, qr/ALTERED|FORGED|UNATTESTED/,
-           "$label: no bent byte reaches the client");
+    unlike($r->{raw}, qr/ALTERED|FORGED|UNATTESTED|chat\.completion|"nonce"/,
+           "$label: nothing of the upstream's answer reaches the client");
     like($r->{log}, qr/^502 failed \Q$reason\E /,
          "$label: the access log says $reason");
 }
@@ -219,9 +219,6 @@ for my $target ('/unattested/x', '/v1/models', '/_attestation') {
         local $TODO = 'issue 13 item 3: no internal redirect out of an '
                     . 'attested location';
         is_refused($r, 'internal_redirect', "enforce: accel $target");
-        unlike($r->{body}, qr/"nonce"|"evidence_list"|"quote"/,
-               "enforce: accel $target: no attestation report")
-            if $target eq '/_attestation';
     }
     my $p = ask($ngx{report}, mitm => "accel=$target");
     TODO: {
@@ -286,9 +283,11 @@ for my $mode (qw(enforce report)) {
         local $TODO = 'request binding: the signed text names the request';
         is(verdict_list($r), 'failed; reason=request_mismatch',
            "$mode: rewritten prompt: request_mismatch");
-        is($r->{status}, $mode eq 'enforce' ? 502 : 200,
-           "$mode: rewritten prompt: status");
+        is($r->{status}, 502, "$mode: rewritten prompt: 502")
+            if $mode eq 'enforce';
     }
+    is($r->{status}, 200, "$mode: rewritten prompt: passes")
+        if $mode eq 'report';
 
     ask($ngx{$mode}, body => encode_json({model => 'm', messages =>
         [{role => 'user', content => 'first prompt'}]}));
@@ -416,11 +415,17 @@ SKIP: {
     for my $bend ('status=203,alter', 'status=103,smuggle',
                   'http09=crlf,alter', 'accel=/unattested/x') {
         my $r = $h2ask->($h2{enforce}, $bend);
+        my $clean = sub {
+            unlike($r->{out}, qr/ALTERED|FORGED|UNATTESTED|chat\.completion/,
+                   "h2 enforce: $bend: nothing of the answer reaches the "
+                   . 'client');
+        };
+        # HTTP/2 frames cannot carry a 1xx body: nothing goes out today
+        $clean->() if $bend =~ /smuggle/;
         TODO: {
             local $TODO = 'issues 13 and 15: bypasses over HTTP/2 too';
             is($r->{status}, 502, "h2 enforce: $bend: 502");
-            unlike($r->{out}, qr/ALTERED|FORGED|UNATTESTED/,
-                   "h2 enforce: $bend: nothing bent reaches the client");
+            $clean->() unless $bend =~ /smuggle/;
             like($r->{verdicts}, qr/^failed; reason=\w+$/,
                  "h2 enforce: $bend: one failed verdict");
         }
@@ -473,7 +478,7 @@ SKIP: {
                   ['http09=crlf,alter,hdr=X-Attestation-Status: verified', 0],
                   ['http09=tab,alter', 1], ['accel=/unattested/x', 0],
                   ['accel=/v1/models', 0], ['accel=/_attestation', 0],
-                  ['rewrite_prompt', 0]);
+                  ['rewrite_prompt', 0], ['dup_ce', 1]);
     for my $c (@BYPASS) {
         my ($bend, $today) = @$c;
         my $r = $sdk->($bend);

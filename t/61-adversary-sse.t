@@ -160,11 +160,13 @@ my @FIELDS = (
 
 for my $c (@FIELDS) {
     my ($bend, $reason, $issue) = @$c;
-    my $r = stream($ngx{enforce}, $bend);
+    my $r = stream($ngx{enforce}, $bend, TE => 'trailers');
     is($r->{status}, 200, "enforce: $bend: 200 (the head went first)");
     TODO: {
         local $TODO = "$issue: $reason";
         stream_refused($r, $reason, "enforce: $bend");
+        is($r->{trailers}{'x-attestation-status'} // '(none)',
+           "failed; reason=$reason", "enforce: $bend: the verdict trailer");
         is(injected($r), 0, "enforce: $bend: the client dispatches no "
            . 'injected data') if $bend =~ /bare_cr|bom/;
         is(scalar(grep { defined $_->{event} && $_->{event} ne 'error' }
@@ -451,7 +453,8 @@ SKIP: {
             ok(!$r->{ok} && $r->{error}{api_error},
                "SDK stream: $bend: raises an APIError")
                 or diag "SDK stream: $bend: " . ($r->{ok}
-                    ? "content " . ascii(substr($r->{content} // "", 0, 40))
+                    ? "content "
+                      . ascii(substr($r->{content} // "", 0, 40))
                     : "error " . ($r->{error}{name} // '?'));
         }
     }
