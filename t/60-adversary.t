@@ -10,6 +10,7 @@
 # issue; the fixer removes the markers.  Streams: t/61-adversary-sse.t;
 # the cache, the fetch and the zone: t/62-adversary-cache.t.
 #
+# proxy_cache hits (re-verified) and error_page are here too.
 # Already covered elsewhere and not repeated here: gzip (t/10-gateway.t,
 # body_encoded), chunked and one write per N bytes (t/10-gateway.t),
 # spoofed X-Attestation-Status headers (t/10-gateway.t), attestation
@@ -377,6 +378,38 @@ for my $mode (qw(enforce report)) {
     is(verdict_list($r), 'verified', 'one byte per write: verified');
     $r = ask($e, mitm => 'bytewise,alter');
     is_refused($r, 'body_mismatch', 'one byte per write, altered');
+}
+
+# proxy_cache hits are verified again; error_page never brings the
+# answer back
+
+{
+    my $c = AttestTest::Nginx->start(http => AttestMitm::gateway(
+        $agent, $mitm, buffering => 'on',
+        http_extra => 'proxy_cache_path %%TMP%%/cache keys_zone=c:1m;',
+        loc_extra => 'proxy_cache c; proxy_cache_valid 200 10m; '
+                   . 'proxy_cache_methods POST; '
+                   . 'proxy_cache_key "$request_body$http_x_mitm"; '
+                   . 'add_header X-Cache $upstream_cache_status always; '
+                   . 'error_page 502 /oops;',
+        server_extra => 'location = /oops { internal; '
+                      . 'return 503 \'{"error":"oops"}\'; }'));
+    for my $bend ('', 'alter') {
+        my $label = 'proxy_cache' . ($bend ? ", $bend" : '');
+        my $want = $bend ? 'failed; reason=body_mismatch' : 'verified';
+        my @r = map { ask($c, mitm => $bend) } 1 .. 2;
+        is($r[1]{headers}{'x-cache'} // '', 'HIT', "$label: a cache hit");
+        for my $i (0, 1) {
+            is(verdict_list($r[$i]), $want, "$label: request $i: $want");
+            unlike($r[$i]{body}, qr/ALTERED/,
+                   "$label: request $i: nothing altered goes out");
+        }
+        if ($bend) {
+            isnt($r[1]{status}, 200, "$label: error_page: no 200");
+            unlike($r[1]{body}, qr/chat\.completion/,
+                   "$label: error_page: no completion");
+        }
+    }
 }
 
 # ---------------------------------------------------------------------
