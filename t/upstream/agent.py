@@ -94,6 +94,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ethsign  # noqa: E402
 import iohash   # noqa: E402
+import reqhash  # noqa: E402
 
 
 DEFAULT_IMAGE_DIGEST = ("sha256:"
@@ -118,12 +119,6 @@ CPU_ERROR = ("Failed to get TDX quote: /dev/tdx_guest not found; "
 GPU_ERROR = ("Failed to collect GPU evidence: no NVIDIA GPU in confidential "
              "computing mode found")
 
-# request model of the agent, PROTOCOL section 2: declared order and types
-DECLARED = (("messages", None), ("model", str), ("temperature", float),
-            ("max_tokens", int), ("stream", bool), ("top_p", float),
-            ("frequency_penalty", float), ("presence_penalty", float),
-            ("stop", None), ("n", int), ("logprobs", bool))
-
 STATS_KEEP = 20
 
 
@@ -133,57 +128,20 @@ class BadRequest(Exception):
         self.status = status
 
 
-def coerce(name, kind, value):
-    """pydantic-like lax coercion of one declared field."""
-    if kind is None:
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadRequest(422, "%s: float expected" % name)
-        return float(value)
-    if kind is int:
-        if isinstance(value, bool):
-            raise BadRequest(422, "%s: integer expected" % name)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if not isinstance(value, int):
-            raise BadRequest(422, "%s: integer expected" % name)
-        return value
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise BadRequest(422, "%s: boolean expected" % name)
-        return value
-    if kind is str:
-        if not isinstance(value, str):
-            raise BadRequest(422, "%s: string expected" % name)
-        return value
-    return value
-
-
 def request_model(req):
-    """The agent's parsed request, in the order it serializes it."""
-    if not isinstance(req, dict):
-        raise BadRequest(422, "request body must be a JSON object")
-    if not isinstance(req.get("messages"), list):
+    """The agent's parsed request (reqhash.py: pydantic v2 lax mode), in
+    the order it serializes it; the handler also wants a messages list."""
+    try:
+        model = reqhash.model(req)
+    except reqhash.Refused as e:
+        raise BadRequest(422, e.why)
+    if not isinstance(model.get("messages"), list):
         raise BadRequest(422, "messages: list required")
-    model = {}
-    for name, kind in DECLARED:
-        value = req.get(name)
-        if name == "stream" and value is None:
-            value = False
-        if value is None:
-            continue
-        model[name] = coerce(name, kind, value)
-    declared = {name for name, _ in DECLARED}
-    for name, value in req.items():
-        if name not in declared:
-            model[name] = value
     return model
 
 
 def request_hash(model):
-    return hashlib.sha256(json.dumps(model, separators=(",", ":"))
-                          .encode()).hexdigest()
+    return hashlib.sha256(reqhash.dumps(model).encode()).hexdigest()
 
 
 def parse_nonce(body):
@@ -685,8 +643,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def json_body(self, raw):
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            # bytes, as the agent's framework: UTF-8 (surrogates allowed)
+            return json.loads(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise BadRequest(400, "request body is not JSON")
 
     def sleep_for(self, default):
@@ -830,7 +789,7 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest:
             agent.record("completion", self.command, path, headers, modes)
             raise
-        stream = model["stream"]
+        stream = model.get("stream") is True
         agent.record("stream" if stream else "completion", self.command,
                      path, headers, modes)
         self.machine = agent.pick("completion", self.headers)
