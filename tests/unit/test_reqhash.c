@@ -16,6 +16,19 @@
 #include "tap.h"
 #include "attest_reqhash.h"
 
+/* under valgrind (t/01-unit-valgrind.t) every 8th vector is enough */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND  0
+#endif
+
+static int  step = 1;
+
 
 static uint64_t  rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -401,6 +414,7 @@ test_vectors(void)
 {
     unsigned char     *file, *line, *next, *tab1, *tab2;
     size_t             flen, blen, tlen, count = 0, nok = 0, bad = 0;
+    size_t             want_ok = 0, checked = 0;
     uint8_t           *body, hash[32], want[32];
     char              *text, err[200], *wcanon;
     attest_req_err_t   rc;
@@ -428,6 +442,18 @@ test_vectors(void)
         }
 
         *tab1 = *tab2 = '\0';
+
+        if (strncmp((char *) tab1 + 1, "ok:", 3) == 0) {
+            want_ok++;
+        }
+
+        if (count > 200 && count % step) {
+            count++;
+            continue;
+        }
+
+        checked++;
+
         blen = (size_t) (tab1 - line) / 2;
         body = malloc(blen + 1);
         unhex((char *) line, blen * 2, body);
@@ -487,9 +513,10 @@ test_vectors(void)
         count++;
     }
 
-    ok(bad == 0, "%zu vectors (%zu hashes, %zu refusals), %zu wrong", count,
-       nok, count - nok, bad);
-    ok(nok >= 10000, "at least 10000 hashed vectors");
+    ok(bad == 0, "%zu of %zu vectors checked (%zu hashes, %zu refusals), "
+       "%zu wrong", checked, count, nok, checked - nok, bad);
+    ok(want_ok >= 10000, "%zu vectors with a hash (at least 10000)",
+       want_ok);
     tap_diag("refusals seen:%s", refusals);
 
     free(file);
@@ -518,6 +545,11 @@ test_floats(void)
         }
 
         *next = '\0';
+
+        if (count++ % step) {
+            continue;
+        }
+
         tab = (unsigned char *) strchr((char *) line, '\t');
         if (tab == NULL || unhex((char *) line, 16, b) != 0) {
             ok(0, "float vector %zu: malformed", count);
@@ -536,8 +568,6 @@ test_floats(void)
             ok(0, "repr of %016llx: got %s, want %s",
                (unsigned long long) bits, buf, (char *) tab + 1);
         }
-
-        count++;
     }
 
     ok(bad == 0 && count > 30000, "%zu doubles printed as Python's repr, "
@@ -550,6 +580,10 @@ test_floats(void)
 int
 main(void)
 {
+    if (RUNNING_ON_VALGRIND) {
+        step = 8;
+    }
+
     test_rules();
     test_api();
     test_depth();
