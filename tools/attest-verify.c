@@ -8,6 +8,7 @@
  *       [--report-data nonce|address_nonce] [--image-digest D]... FILE
  *   attest-verify gpu --nonce HEX --root FILE EVIDENCE CERTS
  *   attest-verify tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE
+ *   attest-verify request [--max-size BYTES] FILE|-
  *
  * Exit 0 and "verified", exit 1 and "failed: <reason>", exit 2 on usage.
  */
@@ -28,13 +29,14 @@
 
 
 #define CLI_USAGE_ALL                                                         \
-    "attest-verify response|report|gpu|tdx ...\n"                            \
+    "attest-verify response|report|gpu|tdx|request ...\n"                    \
     "  response --signer 0xADDR --headers FILE --body FILE "                 \
     "[--image-digest D]\n"                                                    \
     "  report --nonce HEX [--gpu-root FILE] [--cpu-root FILE] "               \
     "[--report-data nonce|address_nonce] [--image-digest D]... FILE\n"       \
     "  gpu --nonce HEX --root FILE EVIDENCE CERTS\n"                          \
-    "  tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE"
+    "  tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE\n"              \
+    "  request [--max-size BYTES] FILE|-"
 
 #define CLI_USAGE_RESPONSE                                                    \
     "attest-verify response --signer 0xADDR --headers FILE --body FILE "     \
@@ -482,6 +484,10 @@ main(int argc, char **argv)
 
         if (strcmp(argv[1], "tdx") == 0) {
             return cli_cmd_tdx(argc - 1, argv + 1);
+        }
+
+        if (strcmp(argv[1], "request") == 0) {
+            return cli_cmd_request(argc - 1, argv + 1);
         }
     }
 

@@ -39,5 +39,6 @@ int cli_usage(const char *usage);
 
 int cli_cmd_gpu(int argc, char **argv);     /* av_gpu.c */
 int cli_cmd_tdx(int argc, char **argv);     /* av_tdx.c */
+int cli_cmd_request(int argc, char **argv); /* av_request.c */
 
 #endif /* ATTEST_CLI_H */
