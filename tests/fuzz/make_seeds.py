@@ -7,7 +7,7 @@ t/upstream/ethsign.py write them, never the C code under test.
     make_seeds.py OUTDIR
 
 writes OUTDIR/<target>/<name> for the targets report, gpu, tdx, sse,
-jsonhash and sig.
+jsonhash, sig and reqhash.
 """
 
 import base64
@@ -153,6 +153,37 @@ def main():
                 os.makedirs(d, exist_ok=True)
                 shutil.copy(path, os.path.join(d, "vec_" +
                                                os.path.basename(path)))
+
+    # request bodies: the rules of PROTOCOL.md section 2, then the unit
+    # tests' generated ones
+    m = '"messages":[{"role":"user","content":"hi","name":null}]'
+    for i, body in enumerate([
+            '{"model":"m",%s,"temperature":1,"max_tokens":5,"seed":7}' % m,
+            '{"logprobs":"off","n":2.0,"stop":null,"top_p":-0,%s,'
+            '"presence_penalty":1E2,"frequency_penalty":true,'
+            '"stream":"yes"}' % m,
+            '{"a":1,"b":2,"a":{"c":null,"c":[1e-5,1e16,-0.0,1e400]},'
+            '"stream":null}',
+            '{"big":18446744073709551621,"f":0.30000000000000004,'
+            '"g":NaN,"h":-Infinity,"i":5e-324,"j":-0}',
+            '\ufeff {"s":"\\ud83d\\udc4b \\ud800 \\/ \\u001f \x7f '
+            '\u00e9\U0001f44b"}',
+            '{"\\ud800":1}', '{"max_tokens":20.5}', '[1]',
+            '{"k":{"\\ud83d\\udc4b":1,"\ud83d\udc4b":2}}']):
+        put(out, "reqhash", "rule_%d" % i,
+            body.encode("utf-8", "surrogatepass"))
+
+    req = os.path.join(VECTORS, "reqhash.txt")
+    if os.path.exists(req):
+        with open(req) as f:
+            n = 0
+            for line in f:
+                cols = line.split("\t")
+                if len(cols[0]) <= 2 * 16384:
+                    put(out, "reqhash", "vec_%d" % n, bytes.fromhex(cols[0]))
+                    n += 1
+                if n >= 300:
+                    break
 
     sse = os.path.join(VECTORS, "sse.txt")
     if os.path.exists(sse):

@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]     default: 20, all targets
 #   tests/fuzz/run.sh build                     build only
 #
-# Targets: report sse jsonhash sig gpu tdx.  Everything goes to
+# Targets: report sse jsonhash sig gpu tdx reqhash.  Everything goes to
 # build/fuzz/: the binaries (fuzz_TARGET), seeds/TARGET (remade each
 # run), corpus/TARGET (what the fuzzer found worth keeping, kept across
 # runs) and, when something breaks, artifacts/TARGET-crash-... (the input;
@@ -21,7 +21,7 @@ OUT=build/fuzz
 CLANG=${CLANG:-clang}
 PYTHON=${PYTHON:-/usr/bin/python3}
 TESTDATA=${ATTEST_TESTDATA:-$(cd tests/testdata 2>/dev/null && pwd)}
-ALL="report sse jsonhash sig gpu tdx"
+ALL="report sse jsonhash sig gpu tdx reqhash"
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
     echo "run.sh: $CLANG not found (apt-get install clang" \
@@ -91,7 +91,7 @@ for t in $TARGETS; do
 
     dict=""
     case $t in
-        report|sse|jsonhash|sig) dict="-dict=tests/fuzz/json.dict" ;;
+        report|sse|jsonhash|sig|reqhash) dict="-dict=tests/fuzz/json.dict" ;;
     esac
 
     echo "== fuzz_$t: $SECONDS_EACH s"
