@@ -1554,15 +1554,19 @@ req_coerce(attest_reqhash_t *r, const char *name, req_kind_t kind,
                             "%s: finite number expected", name);
         }
 
-        if (x != floor(x)) {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: integer expected, got a fraction", name);
-        }
-
-        /* pydantic-core: i64::MIN < x < i64::MAX as f64 */
+        /*
+         * pydantic-core: no fraction, then i64::MIN < x < i64::MAX as f64;
+         * out of that range every double is whole, so the range first,
+         * and the cast is defined
+         */
         if (!(x > -9223372036854775808.0 && x < 9223372036854775808.0)) {
             return req_fail(r, ATTEST_REQ_FIELD_TYPE,
                             "%s: integer out of range", name);
+        }
+
+        if (x != (double) (long long) x) {
+            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                            "%s: integer expected, got a fraction", name);
         }
 
         slen = (size_t) snprintf(num, sizeof(num), "%lld", (long long) x);
@@ -1637,6 +1641,7 @@ req_top(attest_reqhash_t *r, req_member_t *m, size_t n)
     }
 
     if (req_dedup(r, m, n, last, &ndup) != ATTEST_REQ_OK
+        || req_reserve(c, r->out.len + 64) != 0
         || req_put(c, "{", 1) != 0)
     {
         free(last);
@@ -1765,6 +1770,11 @@ req_parse(attest_reqhash_t *r)
 {
     if (req_check_encoding(r) != ATTEST_REQ_OK) {
         return r->err;
+    }
+
+    /* the canonical form is about the body's size: one allocation */
+    if (req_reserve(&r->out, r->in.len + r->in.len / 8 + 64) != 0) {
+        return req_nomem(r);
     }
 
     req_ws(r);
