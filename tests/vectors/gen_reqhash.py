@@ -23,6 +23,7 @@ nulls, duplicate keys, extra fields, a 1 MB prompt, and bodies the agent
 """
 
 import hashlib
+import json
 import math
 import os
 import random
@@ -466,6 +467,23 @@ def special_bodies():
     ]
     for b in fixed:
         yield b
+    # number and bool strings at the edges of the forms reproduced
+    for v in ["-nan", "+inf", "INFINITY", "iNf", "5.e3", ".e3", "1e", "00.5",
+              "\u0663", "+.5e-3", "1E+400", "-0.0e0", "0x1p3", "1.5E",
+              "infinit", "nAn", "+nan", "", ".", "1.5 ", "1__0"]:
+        yield ('{"temperature":%s}' % json.dumps(v)).encode()
+    for v in ["+0", "-007", "0" * 18, "123456789012345678",
+              "-123456789012345678", "+", "-", "1 ", "\uff11", "0" * 19,
+              "9" * 18, "-" + "9" * 18, "1e3", "20.", ""]:
+        yield ('{"n":%s}' % json.dumps(v)).encode()
+    for v in ["FaLsE", "Yes", "ON", "T", "Off", "N", "nO", "true ", "tru",
+              "\u0131", "", "1.0", "oN", "yEs", "\u212a"]:
+        yield ('{"stream":%s}' % json.dumps(v)).encode()
+    for v in ["-0.5", "0.5", "4.9e-324", "-9.2233720368547748e18",
+              "1.0000000000000002", "-1", "1e-300"]:
+        yield ('{"n":%s,"logprobs":%s}' % (v, v)).encode()
+        yield ('{"max_tokens":%s}' % v).encode()
+        yield ('{"logprobs":%s}' % v).encode()
     for n in (1, 2, 255, 256, 257, 300):
         yield nest(n)
         yield nest(n, b"[]")
