@@ -17,6 +17,7 @@ use AttestTest qw(:all);
 
 my $CLI = repo() . '/build/attest-verify';
 plan skip_all => 'build/attest-verify not built (make tool)' unless -x $CLI;
+plan tests => 81;
 
 my $agent = AttestTest::Agent->start();
 
@@ -143,5 +144,3 @@ for my $args ([], ['a', 'b'], ['--max-size', '0', 'a'], ['--max-size'],
     my ($rc, $out) = cli('request', @$args);
     is($rc, 2, "usage: request @$args: exit 2");
 }
-
-done_testing();
