@@ -1,12 +1,18 @@
 # ngx_http_attest_module: build, test, demo.
 #
-#   make          install missing Debian packages, build the module, the
-#                 attest-verify tool and the core's unit tests into build/
-#   make test     build what is missing, run every test through prove
+#   make          install the missing build packages (setup-deps.sh build),
+#                 build the module, the attest-verify tool and the core's
+#                 unit tests into build/
+#   make test     also install the test packages (make test-deps), then
+#                 run every test through prove
+#   make test-deps  the test-only packages (setup-deps.sh test) and the
+#                 OpenAI Node SDK for t/40-openai-sdk.t (npm, t/node)
 #   make demo     a local attested upstream behind nginx, two requests
 #                 (KEEP=1 leaves it running; make demo-stop stops it)
 #   make bench    benchmarks against plain proxy_pass (bench/)
-#   make node-deps  the OpenAI Node SDK for t/40-openai-sdk.t (npm)
+#   make fuzz     the libFuzzer targets for 20 s each (setup-deps.sh fuzz)
+#
+# No target starts, stops or disables a system service.
 
 BUILD      := build
 NGX_SRC    ?= /usr/share/nginx/src
@@ -31,9 +37,11 @@ VEC_STAMPS := $(VEC_GENS:tests/vectors/gen_%.py=$(BUILD)/vectors/%.stamp)
 MODULE     := $(BUILD)/ngx_http_attest_module.so
 TOOL       := $(BUILD)/attest-verify
 DEPS_STAMP := $(BUILD)/.deps
+TDEPS_STAMP := $(BUILD)/.deps-test
+FDEPS_STAMP := $(BUILD)/.deps-fuzz
 
-.PHONY: all deps module tool unit vectors test demo demo-stop bench install clean \
-        node-deps
+.PHONY: all deps test-deps fuzz-deps module tool unit vectors test demo \
+        demo-stop bench fuzz install clean node-deps
 
 all: deps module tool unit
 
@@ -41,7 +49,21 @@ deps: $(DEPS_STAMP)
 
 $(DEPS_STAMP): scripts/setup-deps.sh
 	@mkdir -p $(BUILD)
-	./scripts/setup-deps.sh
+	./scripts/setup-deps.sh build
+	@touch $@
+
+test-deps: $(TDEPS_STAMP) node-deps
+
+$(TDEPS_STAMP): scripts/setup-deps.sh
+	@mkdir -p $(BUILD)
+	BUILD=$(CURDIR)/$(BUILD) ./scripts/setup-deps.sh test
+	@touch $@
+
+fuzz-deps: $(FDEPS_STAMP)
+
+$(FDEPS_STAMP): scripts/setup-deps.sh
+	@mkdir -p $(BUILD)
+	./scripts/setup-deps.sh fuzz
 	@touch $@
 
 module: $(MODULE)
@@ -74,7 +96,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libattest.a
 vectors: $(VEC_STAMPS)
 
 $(BUILD)/vectors/%.stamp: tests/vectors/gen_%.py $(wildcard t/upstream/*.py) \
-		$(DEPS_STAMP)
+		$(TDEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(PYTHON) $< $(BUILD)/vectors
 	@touch $@
@@ -87,10 +109,10 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.attest-stamp
 node-deps: $(NODE_STAMP)
 
 $(NODE_STAMP): $(NODE_DIR)/package.json \
-		$(wildcard $(NODE_DIR)/package-lock.json) $(DEPS_STAMP)
+		$(wildcard $(NODE_DIR)/package-lock.json) $(TDEPS_STAMP)
 	@if ! command -v npm >/dev/null 2>&1; then \
-	    echo "node-deps: npm not found (scripts/setup-deps.sh installs" \
-	         "nodejs and npm when node is missing)" >&2; \
+	    echo "node-deps: npm not found (scripts/setup-deps.sh test" \
+	         "installs nodejs and npm when node is missing)" >&2; \
 	    exit 1; \
 	fi
 	if [ -f $(NODE_DIR)/package-lock.json ]; then \
@@ -100,17 +122,21 @@ $(NODE_STAMP): $(NODE_DIR)/package.json \
 	fi
 	@touch $@
 
-test: all vectors node-deps
-	$(PROVE) -f $(UNIT_BINS) t/*.t
+# build/bin first on PATH: promtool when it was unpacked there
+test: all test-deps vectors
+	PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" $(PROVE) -f $(UNIT_BINS) t/*.t
 
-demo: all
+demo: all $(TDEPS_STAMP)
 	./scripts/demo.sh $(if $(KEEP),--keep)
 
 demo-stop:
 	./scripts/demo.sh --stop
 
-bench: all
+bench: all $(TDEPS_STAMP)
 	./bench/run.sh
+
+fuzz: $(FDEPS_STAMP) $(DEPS_STAMP)
+	./tests/fuzz/run.sh
 
 PREFIX     ?= /usr/local
 MODULES    ?= /usr/lib/nginx/modules
