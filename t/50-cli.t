@@ -14,6 +14,7 @@ use MIME::Base64 qw(decode_base64);
 
 use lib 't/lib';
 use AttestTest qw(:all);
+use AttestConf ();
 
 my $CLI = repo() . '/build/attest-verify';
 plan skip_all => 'build/attest-verify not built (make tool)' unless -x $CLI;
@@ -283,8 +284,52 @@ for my $case (['tamper_body', 'body_mismatch'],
     }
 
     my ($rc, $out) = cli();
-    like($out, qr/usage: .*response\|report\|gpu\|tdx/,
+    like($out, qr/usage: .*response\|report\|pin\|gpu\|tdx/,
          'usage: the commands are listed');
+    like($out, qr/attest-verify --help/, 'usage: points at --help');
+}
+
+# --- --help and --version -------------------------------------------------
+
+# (exit code, stdout only, stderr only)
+sub cli_split {
+    my @q = map { my $a = $_; $a =~ s/'/'\\''/g; "'$a'" } ($CLI, @_);
+    my ($rc, $out) = AttestTest::run_cmd(['sh', '-c', "@q 2>/dev/null"]);
+    my (undef, $err) = AttestTest::run_cmd(['sh', '-c', "@q 2>&1 >/dev/null"]);
+    return ($rc, $out, $err);
+}
+
+for my $args (['--help'], ['-h'], ['help'], ['report', '--help'],
+              ['pin', '--help']) {
+    my ($rc, $out, $err) = cli_split(@$args);
+    is($rc, 0, "@$args: exit 0");
+    is($err, '', "@$args: nothing on stderr");
+    like($out, qr/^commands:$/m, "@$args: the help on stdout");
+    for my $cmd (qw(response report pin gpu tdx)) {
+        like($out, qr/^  $cmd /m, "@$args: documents $cmd");
+    }
+    like($out, qr/^input formats:$/m, "@$args: documents the input formats");
+    like($out, qr/curl -D FILE/, "@$args: --headers as curl -D saves them");
+    like($out, qr/event: signature/, "@$args: what a stream body holds");
+    like($out, qr/POST \/v1\/private\/attestation/,
+         "@$args: what a report file is");
+}
+
+{
+    my ($ver) = slurp(repo() . '/src/core/attest_version.h')
+        =~ /#define ATTEST_VERSION\s+"([^"]+)"/;
+    like($ver, qr/^\d+\.\d+\.\d+$/, "the version is $ver");
+    my ($rc, $out, $err) = cli_split('--version');
+    is($rc, 0, '--version: exit 0');
+    is($out, "attest-verify $ver (ngx_http_attest_module)\n",
+       '--version: the version of attest_version.h, on stdout');
+    like(slurp(repo() . '/CHANGELOG.md'), qr/^## (Unreleased|\Q$ver\E)/m,
+         'CHANGELOG.md has an entry for it');
+
+    ($rc, $out, $err) = cli_split('frobnicate');
+    is($rc, 2, 'an unknown command: exit 2');
+    is($out, '', 'an unknown command: nothing on stdout');
+    like($err, qr/^usage: /, 'an unknown command: usage on stderr');
 }
 
 # --- report -------------------------------------------------------------
@@ -333,6 +378,12 @@ my $MRTD16 = substr($info->{tdx_default_mrtd}, 0, 16);
          'report: gpu verified');
     like($out, qr/^cpu: verified mrtd=\Q$MRTD16\E\.\.\.$/m,
          'report: cpu verified');
+    like($out, qr/^mrtd: \Q$info->{tdx_default_mrtd}\E$/m,
+         'report: the whole MRTD');
+    for my $i (0 .. 3) {
+        like($out, qr/^rtmr$i: \Q$info->{tdx_default_rtmr}[$i]\E$/m,
+             "report: the whole RTMR$i");
+    }
     like($out, qr/^binding: report$/m, 'report: bound by the report');
 
     $out = run_is('report with the GPU root only',
@@ -420,6 +471,102 @@ for my $case (['gpu_bad_signature', 'gpu_evidence_invalid'],
     run_is('report, nonce layout against an address_nonce quote',
         ['report', '--nonce', $NONCE, '--cpu-root', $CPU_ROOT, $rep],
         1, qr/^failed: report_data_mismatch$/m);
+}
+
+# --- pin -------------------------------------------------------------------
+
+# the directives of pin's output: {name => [values]}, "attest_tdx_rtmr N"
+# as the name of register N
+sub pins {
+    my ($out) = @_;
+    my %p;
+    (my $text = $out) =~ s/#.*$//mg;
+    while ($text =~ /^(attest_\w+(?: \d)?)\s+([^;]*);/mg) {
+        my ($name, $v) = ($1, $2);
+        $p{$name} = [split ' ', $v];
+    }
+    return \%p;
+}
+
+my %PIN_REPORTS;
+
+{
+    my $r = fetch_report($NONCE);
+    my $rep = spew('pin-report.json', $r->{content});
+    $PIN_REPORTS{default} = $rep;
+    my @roots = ('--gpu-root', $GPU_ROOT, '--cpu-root', $CPU_ROOT);
+
+    my $out = run_is('pin, both roots',
+        ['pin', '--nonce', $NONCE, @roots, $rep], 0, qr/^attest_/m);
+    my $p = pins($out);
+    is_deeply($p, {
+        attest_image_digest => [$info->{default_image_digest}],
+        attest_gpu_driver => ['550.90.07'],
+        attest_gpu_vbios => ['96.00.9f.00.01'],
+        attest_tdx_mrtd => [$info->{tdx_default_mrtd}],
+        map { ("attest_tdx_rtmr $_" => [$info->{tdx_default_rtmr}[$_]]) }
+            0 .. 3,
+    }, 'pin: one line per directive, the verified values') or diag($out);
+    like($out, qr/^#\s+signer \Q$SIGNER\E /m, 'pin: names the signer');
+    like($out, qr/^# binding: report/m, 'pin: says the signer is not bound');
+    unlike($out, qr/freshness was not checked/, 'pin: --nonce was checked');
+    $PIN_REPORTS{out} = $out;
+
+    $out = run_is('pin, the report\'s own nonce', ['pin', @roots, $rep],
+                  0, qr/freshness was not checked/);
+    is_deeply(pins($out), $p, 'pin: the same values without --nonce');
+
+    $out = run_is('pin, no roots', ['pin', $rep], 0, qr/^attest_image_digest /m);
+    is_deeply([sort keys %{ pins($out) }], ['attest_image_digest'],
+              'pin, no roots: only the image digest') or diag($out);
+    like($out, qr/^# GPU: no --gpu-root/m, 'pin, no roots: says why (GPU)');
+    like($out, qr/^# TDX: no --cpu-root/m, 'pin, no roots: says why (TDX)');
+
+    $out = run_is('pin, another nonce',
+        ['pin', '--nonce', $OTHER, @roots, $rep], 1,
+        qr/^failed: nonce_mismatch$/m);
+    is_deeply(pins($out), {}, 'pin, another nonce: no directive printed');
+
+    my $bad = fetch_report($NONCE, 'X-Test-Mode' => 'gpu_bad_signature');
+    $out = run_is('pin, forged GPU evidence',
+        ['pin', @roots, spew('pin-bad.json', $bad->{content})], 1,
+        qr/^failed: gpu_evidence_invalid$/m);
+    is_deeply(pins($out), {}, 'pin, forged evidence: no directive printed');
+
+    # a fleet: two machines with different MRTDs give both values
+    my $other = fetch_report($NONCE, 'X-Test-Mode' => 'cpu_other_mrtd');
+    my $orep = spew('pin-other.json', $other->{content});
+    $PIN_REPORTS{other} = $orep;
+    $out = run_is('pin, two reports', ['pin', @roots, $rep, $orep], 0,
+                  qr/^attest_tdx_mrtd$/m);
+    is_deeply(pins($out)->{attest_tdx_mrtd},
+              [$info->{tdx_default_mrtd}, '5a' x 48],
+              'pin, two reports: both MRTDs, one per line') or diag($out);
+
+    run_is('pin, --nonce with two reports',
+           ['pin', '--nonce', $NONCE, @roots, $rep, $orep], 2, undef);
+    run_is('pin, no report', ['pin', @roots], 2, undef);
+    run_is('pin, an unknown option', ['pin', '--frob', 'x', $rep], 2, undef);
+}
+
+# the lines pin printed, pasted into a gateway: nginx -t takes them, the
+# pinned machine verifies, the other MRTD does not
+{
+    my $pinned = join '', grep { !/^#/ } split /^/, $PIN_REPORTS{out};
+    my $http = AttestConf::gateway($agent, loc_extra =>
+        AttestConf::evidence($agent) . $pinned);
+    my ($rc, $out) = nginx_test($http);
+    is($rc, 0, 'pin\'s lines pass nginx -t') or diag("$out\n$pinned");
+
+    my $ngx = AttestTest::Nginx->start(http => $http);
+    my $r = AttestConf::ask_key($ngx, 'pinned');
+    is($r->{status}, 200, 'pinned: the machine pin read verifies');
+    is(AttestConf::verdict($r), 'verified', 'pinned: verified');
+    $r = AttestConf::ask_key($ngx, 'pinned-other', 'cpu_other_mrtd');
+    is($r->{status}, 502, 'pinned: another MRTD is rejected');
+    is($r->{json} && $r->{json}{error}{code}, 'measurement_not_allowed',
+       'pinned: measurement_not_allowed');
+    $ngx->stop;
 }
 
 # --- gpu: the real H100 sample ---------------------------------------------

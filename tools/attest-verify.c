@@ -6,9 +6,12 @@
  *       [--image-digest sha256:HEX]
  *   attest-verify report --nonce HEX [--gpu-root FILE] [--cpu-root FILE]
  *       [--report-data nonce|address_nonce] [--image-digest D]... FILE
- *   attest-verify gpu --nonce HEX --root FILE EVIDENCE CERTS
+ *   attest-verify pin [--nonce HEX] [--gpu-root FILE] [--cpu-root FILE]
+ *       [--report-data nonce|address_nonce] FILE...          (av_pin.c)
+ *   attest-verify gpu --nonce HEX --root FILE EVIDENCE CERTS (av_gpu.c)
  *   attest-verify tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE
- *   attest-verify request [--max-size BYTES] FILE|-
+ *   attest-verify request [--max-size BYTES] FILE|-        (av_request.c)
+ *   attest-verify --help | --version                          (av_help.c)
  *
  * Exit 0 and "verified", exit 1 and "failed: <reason>", exit 2 on usage.
  */
@@ -29,11 +32,12 @@
 
 
 #define CLI_USAGE_ALL                                                         \
-    "attest-verify response|report|gpu|tdx|request ...\n"                    \
+    "attest-verify response|report|pin|gpu|tdx|request ...\n"                \
     "  response --signer 0xADDR --headers FILE --body FILE "                 \
     "[--image-digest D]\n"                                                    \
     "  report --nonce HEX [--gpu-root FILE] [--cpu-root FILE] "               \
     "[--report-data nonce|address_nonce] [--image-digest D]... FILE\n"       \
+    "  pin [--nonce HEX] [--gpu-root FILE] [--cpu-root FILE] FILE...\n"      \
     "  gpu --nonce HEX --root FILE EVIDENCE CERTS\n"                          \
     "  tdx --root FILE [--report-data HEX] [--mrtd HEX] QUOTE\n"              \
     "  request [--max-size BYTES] FILE|-"
@@ -286,30 +290,31 @@ cli_cmd_response(int argc, char **argv)
 }
 
 
-static int
-cli_load_root(const char *path, int gpu, void **root)
+/* the whole MRTD and RTMR0..3 of a verified report, for pinning */
+static void
+cli_report_measurements(const uint8_t *json, size_t len, const void *root)
 {
-    size_t        len;
-    uint8_t      *pem;
-    attest_err_t  err;
+    int                i;
+    char               name[8];
+    attest_err_t       err;
+    attest_report_t    r;
+    attest_tdx_info_t  info;
 
-    pem = cli_read_file(path, &len);
-    if (pem == NULL) {
-        return -1;
-    }
-
+    memset(&r, 0, sizeof(r));
     attest_err_clear(&err);
 
-    *root = gpu ? (void *) attest_gpu_root_load(pem, len, &err)
-                : (void *) attest_tdx_root_load(pem, len, &err);
-    free(pem);
+    if (attest_report_parse(json, len, len, &r, &err) == ATTEST_OK
+        && cli_report_tdx(&r, root, time(NULL), &info) == 0)
+    {
+        cli_print_hex("mrtd", info.mrtd, 48);
 
-    if (*root == NULL) {
-        fprintf(stderr, "%s: %s\n", path, err.detail);
-        return -1;
+        for (i = 0; i < 4; i++) {
+            snprintf(name, sizeof(name), "rtmr%d", i);
+            cli_print_hex(name, info.rtmr[i], 48);
+        }
     }
 
-    return 0;
+    attest_report_free(&r);
 }
 
 
@@ -424,9 +429,9 @@ cli_cmd_report(int argc, char **argv)
 
     reason = attest_verify_report(&p, json, len, nonce, time(NULL), &res,
                                   &err);
-    free(json);
 
     if (reason != ATTEST_OK) {
+        free(json);
         rc = cli_failed(&err);
         goto done;
     }
@@ -447,9 +452,11 @@ cli_cmd_report(int argc, char **argv)
     printf("cpu: %s\n", text);
 
     if (res.cpu == ATTEST_EV_VERIFIED) {
+        cli_report_measurements(json, len, cpu_root);
         printf("binding: %s\n", res.bound ? "quote" : "report");
     }
 
+    free(json);
     rc = CLI_VERIFIED;
     goto done;
 
@@ -466,28 +473,50 @@ done:
 }
 
 
+static const struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+} cli_cmds[] = {
+    { "response", cli_cmd_response },
+    { "report",   cli_cmd_report },
+    { "pin",      cli_cmd_pin },
+    { "gpu",      cli_cmd_gpu },
+    { "tdx",      cli_cmd_tdx },
+    { "request",  cli_cmd_request },
+};
+
+
+static int
+cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0
+           || strcmp(arg, "help") == 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
-    if (argc >= 2) {
-        if (strcmp(argv[1], "response") == 0) {
-            return cli_cmd_response(argc - 1, argv + 1);
-        }
+    size_t  i;
 
-        if (strcmp(argv[1], "report") == 0) {
-            return cli_cmd_report(argc - 1, argv + 1);
-        }
+    if (argc >= 2 && cli_is_help(argv[1])) {
+        return cli_help();
+    }
 
-        if (strcmp(argv[1], "gpu") == 0) {
-            return cli_cmd_gpu(argc - 1, argv + 1);
-        }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        return cli_version();
+    }
 
-        if (strcmp(argv[1], "tdx") == 0) {
-            return cli_cmd_tdx(argc - 1, argv + 1);
-        }
+    /* "attest-verify report --help": the same text */
+    if (argc >= 3 && cli_is_help(argv[2])) {
+        return cli_help();
+    }
 
-        if (strcmp(argv[1], "request") == 0) {
-            return cli_cmd_request(argc - 1, argv + 1);
+    for (i = 0; argc >= 2 && i < sizeof(cli_cmds) / sizeof(cli_cmds[0]);
+         i++)
+    {
+        if (strcmp(argv[1], cli_cmds[i].name) == 0) {
+            return cli_cmds[i].run(argc - 1, argv + 1);
         }
     }
 

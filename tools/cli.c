@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attest_codec.h"
+#include "attest_gpu.h"
 #include "cli.h"
 
 
@@ -161,7 +162,66 @@ cli_failed(const attest_err_t *err)
 int
 cli_usage(const char *usage)
 {
-    fprintf(stderr, "usage: %s\n", usage);
+    fprintf(stderr, "usage: %s\n(attest-verify --help: every command and "
+            "the input formats)\n", usage);
 
     return CLI_USAGE;
+}
+
+
+int
+cli_load_root(const char *path, int gpu, void **root)
+{
+    size_t        len;
+    uint8_t      *pem;
+    attest_err_t  err;
+
+    pem = cli_read_file(path, &len);
+    if (pem == NULL) {
+        return -1;
+    }
+
+    attest_err_clear(&err);
+
+    *root = gpu ? (void *) attest_gpu_root_load(pem, len, &err)
+                : (void *) attest_tdx_root_load(pem, len, &err);
+    free(pem);
+
+    if (*root == NULL) {
+        fprintf(stderr, "%s: %s\n", path, err.detail);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+cli_report_tdx(const attest_report_t *r, const attest_tdx_root_t *root,
+    time_t now, attest_tdx_info_t *info)
+{
+    attest_err_t  err;
+
+    if (!r->cpu_present || root == NULL) {
+        return -1;
+    }
+
+    attest_err_clear(&err);
+
+    return attest_tdx_verify(root, r->cpu_quote, r->cpu_quote_len, now, info,
+                             &err) == ATTEST_OK ? 0 : -1;
+}
+
+
+void
+cli_print_hex(const char *name, const uint8_t *p, size_t n)
+{
+    char  buf[2 * 64 + 1];
+
+    if (n > 64) {
+        n = 64;
+    }
+
+    attest_hex_encode(p, n, buf);
+    printf("%s: %s\n", name, buf);
 }

@@ -11,8 +11,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "attest_reason.h"
+#include "attest_report.h"
+#include "attest_tdx.h"
 
 
 #define CLI_VERIFIED  0
@@ -37,8 +40,29 @@ int cli_failed(const attest_err_t *err);
 /* prints "usage: ..." to stderr; returns 2 */
 int cli_usage(const char *usage);
 
+/*
+ * Loads a pinned root (gpu: NVIDIA, else Intel) from a PEM file into
+ * *root; 0, or -1 after a message on stderr.
+ */
+int cli_load_root(const char *path, int gpu, void **root);
+
+/*
+ * The verified TDX quote of a parsed report: what the policy's result
+ * does not keep (RTMRs).  0, or -1 when the report has no quote or it
+ * does not verify.
+ */
+int cli_report_tdx(const attest_report_t *r, const attest_tdx_root_t *root,
+    time_t now, attest_tdx_info_t *info);
+
+/* "name: <hex>" on stdout */
+void cli_print_hex(const char *name, const uint8_t *p, size_t n);
+
+int cli_help(void);                         /* av_help.c: exit 0 */
+int cli_version(void);
+
 int cli_cmd_gpu(int argc, char **argv);     /* av_gpu.c */
 int cli_cmd_tdx(int argc, char **argv);     /* av_tdx.c */
 int cli_cmd_request(int argc, char **argv); /* av_request.c */
+int cli_cmd_pin(int argc, char **argv);     /* av_pin.c */
 
 #endif /* ATTEST_CLI_H */
