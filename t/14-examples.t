@@ -250,7 +250,8 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
 {
     $agent->reset_stats;
     my $r = post_json("$base/v1/private/chat/completions", $chat,
-                      {'X-Attest-Model' => $MODEL});
+                      {'X-Attest-Model' => $MODEL, 'Cookie' => 'junk=1',
+                       'X-Junk' => 'client'});
     is($r->{status}, 200, 'SDK path /v1/private/chat/completions: 200')
         or diag($r->{content});
     is($r->{headers}{'x-attestation-status'}, 'verified',
@@ -266,6 +267,15 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
        'the API key from ionet-secrets.conf goes to io.net');
     is($comp->{headers}{'accept-encoding'}, undef,
        'no Accept-Encoding toward io.net');
+    my ($fetch) = grep { $_->{kind} eq 'attestation' } @{ $s->{log} };
+    is($fetch->{headers}{authorization}, "Bearer $KEY",
+       'the attestation request carries the API key');
+    is_deeply([grep { /junk|cookie|x-attest-model/ }
+               sort keys %{ $fetch->{headers} }], [],
+              'no client header reaches the attestation endpoint')
+        or diag(join ' ', sort keys %{ $fetch->{headers} });
+    is($comp->{headers}{'x-junk'}, 'client',
+       '(the completion itself carries the client\'s headers)');
 
     $r = post_json("$base/v1/private/completions", $chat,
                    {'X-Attest-Model' => $MODEL});
