@@ -119,7 +119,8 @@ sub cover {
          'io.net example: completions go to /v1/private/completions');
     like($gw, qr{proxy_pass https://\$ionet_api/v1/private/attestation;},
          'io.net example: reports come from /v1/private/attestation');
-    unlike(join('', map { slurp("$EX/$_") } @CONFS), qr/^\s*resolver\s+127\.0\.0\.53/m,
+    unlike(join('', map { slurp("$EX/$_") } @CONFS),
+           qr/^\s*resolver\s+127\.0\.0\.53/m,
            'no example names systemd-resolved\'s 127.0.0.53');
     unlike($gw, qr/attest_key\s+\$http_/,
            'io.net example: the attestation key is no raw client header');
@@ -207,7 +208,8 @@ for my $f (@CONFS) {
     my ($rc, $out) = AttestTest::run_cmd([$RESOLVER_CONF, "$dir/rc1"]);
     is($rc, 0, 'resolver-conf.sh: exit 0');
     like($out,
-         qr/^resolver 192\.0\.2\.1 \[2001:db8::1\] \[fe80::1\] valid=300s ipv6=off;$/m,
+         qr/^resolver\ 192\.0\.2\.1\ \[2001:db8::1\]\ \[fe80::1\]
+            \ valid=300s\ ipv6=off;$/mx,
          'resolver-conf.sh: every server on one line, IPv6 in brackets')
         or diag($out);
     is(scalar(() = $out =~ /^resolver /mg), 1, 'resolver-conf.sh: one line');
@@ -240,8 +242,8 @@ my $KEY = 'io-v2-REPLACE-WITH-YOUR-KEY';
         or die;
 }
 
-my $nginx = AttestTest::Nginx->start(prefix => $dir,
-                                     http => 'include conf.d/attest-ionet.conf;');
+my $nginx = AttestTest::Nginx->start(
+    prefix => $dir, http => 'include conf.d/attest-ionet.conf;');
 ok(AttestTest::wait_for(sub { AttestTest::port_open($port) }, 10),
    'the io.net gateway listens');
 my $base = "http://127.0.0.1:$port";
@@ -260,7 +262,8 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
     is_deeply([grep { !m{^/_} } @{ $s->{requests} }],
               ['/v1/private/attestation', '/v1/private/completions'],
               'io.net sees its own paths');
-    is($s->{last_attestation_request}{model_id}, 'REPLACE-WITH-THE-IO.NET-MODEL-ID',
+    is($s->{last_attestation_request}{model_id},
+       'REPLACE-WITH-THE-IO.NET-MODEL-ID',
        'the attestation names the io.net model id from ionet-models.conf');
     my ($comp) = grep { $_->{kind} eq 'completion' } @{ $s->{log} };
     is($comp->{headers}{authorization}, "Bearer $KEY",
@@ -284,7 +287,8 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
        'io.net path: verified');
 
     $r = post_json("$base/v1/private/chat/completions", $chat,
-                   {'X-Attest-Model' => $MODEL, 'X-Test-Mode' => 'tamper_body'});
+                   {'X-Attest-Model' => $MODEL,
+                    'X-Test-Mode' => 'tamper_body'});
     is($r->{status}, 502, 'a tampered answer: 502');
     is($r->{json} && $r->{json}{error}{code}, 'body_mismatch',
        'a tampered answer: the reason in the OpenAI error shape');
@@ -323,10 +327,9 @@ SKIP: {
 
     my $sdk = sub {
         my ($mode, @opt) = @_;
-        my ($rc, $out) = AttestTest::run_cmd([$NODE, repo() . '/t/node/chat.mjs',
-                                  "$base/v1/private", $mode,
-                                  '--header', "X-Attest-Model: $MODEL",
-                                  @opt], timeout => 60);
+        my ($rc, $out) = AttestTest::run_cmd(
+            [$NODE, repo() . '/t/node/chat.mjs', "$base/v1/private", $mode,
+             '--header', "X-Attest-Model: $MODEL", @opt], timeout => 60);
         my ($line) = $out =~ /^(\{.*\})\s*$/m;
         my $res = $line ? eval { decode_json($line) } : undef;
         diag("chat.mjs $mode @opt: exit $rc\n$out") unless $res;

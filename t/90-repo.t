@@ -25,7 +25,8 @@ find({no_chdir => 1, wanted => sub {
     return unless /\.[ch]\z/;
     $names{$_} = 1 for slurp($_) =~ /ngx_string\("(attest[a-z0-9_]*)"\)/g;
 }}, "$TOP/src");
-ok(scalar(keys %names) > 20, 'src/ defines the attest directives and variables');
+ok(scalar(keys %names) > 20,
+   'src/ defines the attest directives and variables');
 for my $n (sort keys %names) {
     like($readme, qr/\Q$n\E\b/, "README.md documents $n");
 }
@@ -67,7 +68,8 @@ find({no_chdir => 1, wanted => sub {
 }}, map { "$TOP/$_" } qw(scripts bench t tests));
 ok(scalar(@scripts) > 30, scalar(@scripts) . ' scripts to check');
 
-my $service = qr{\bsystemctl\b|\bservice\s+[\w.@-]+\s+(?:start|stop|restart|reload)
+my $service = qr{\bsystemctl\b
+                 |\bservice\s+[\w.@-]+\s+(?:start|stop|restart|reload)
                  |\binvoke-rc\.d\b|\bupdate-rc\.d\b|\bdeb-systemd-invoke\b
                  |/etc/init\.d/|\bpolicy-rc\.d\b|\bstart-stop-daemon\b}x;
 my @hits;

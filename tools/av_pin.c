@@ -192,7 +192,8 @@ av_pin_report(av_pin_t *pin, const attest_policy_t *p, const char *path,
 
     if (rc == 0 && res.cpu == ATTEST_EV_VERIFIED) {
         if (cli_report_tdx(&r, p->cpu_root, time(NULL), &info) != 0) {
-            fprintf(stderr, "%s: cannot read the verified quote again\n", path);
+            fprintf(stderr, "%s: cannot read the verified quote again\n",
+                    path);
             rc = CLI_USAGE;
             goto done;
         }
