@@ -10,7 +10,7 @@
 #          curl, ca-certificates, valgrind, python3 with the agent double's
 #          packages (python3-ecdsa, python3-pycryptodome,
 #          python3-cryptography), Node.js and npm when no node is on PATH,
-#          and promtool (see below)
+#          and promtool and prometheus (see below)
 #   fuzz   what tests/fuzz/run.sh adds: clang, libclang-rt-14-dev, python3
 #
 # Idempotent and quiet when all is present; runs as root (or through sudo)
@@ -30,7 +30,7 @@ TEST_PKGS="perl procps curl ca-certificates valgrind python3 python3-ecdsa
 FUZZ_PKGS="clang libclang-rt-14-dev python3"
 
 want=""
-promtool=0
+prom=0
 [ $# -eq 0 ] && set -- build
 
 for what in "$@"; do
@@ -47,7 +47,7 @@ for what in "$@"; do
         then
             want="$want nodejs npm"
         fi
-        promtool=1
+        prom=1
         ;;
     fuzz)
         want="$want $FUZZ_PKGS"
@@ -68,18 +68,21 @@ for p in $want; do
     fi
 done
 
-# promtool (the metrics test checks the exposition format with it) comes
-# from Debian's prometheus package, which also ships a service that its
-# installation would start: unpack the one binary into build/bin instead
-if [ "$promtool" = 1 ] && ! command -v promtool >/dev/null 2>&1 \
-   && [ ! -x "$BUILD/bin/promtool" ]
-then
-    need_promtool=1
-else
-    need_promtool=0
+# promtool and prometheus (t/80-metrics.t checks the exposition format and
+# the README's alert rules, and scrapes the gateway with a Prometheus of its
+# own on loopback) come from Debian's prometheus package, which also ships
+# a service that its installation would start: unpack the two binaries into
+# build/bin instead, where the test looks for them
+need_prom=0
+if [ "$prom" = 1 ]; then
+    for b in promtool prometheus; do
+        if ! command -v $b >/dev/null 2>&1 && [ ! -x "$BUILD/bin/$b" ]; then
+            need_prom=1
+        fi
+    done
 fi
 
-[ -z "$missing" ] && [ "$need_promtool" = 0 ] && exit 0
+[ -z "$missing" ] && [ "$need_prom" = 0 ] && exit 0
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -92,9 +95,9 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-if [ "$need_promtool" = 1 ]; then
-    echo "setup-deps: unpacking promtool from Debian's prometheus package" \
-         "into $BUILD/bin"
+if [ "$need_prom" = 1 ]; then
+    echo "setup-deps: unpacking promtool and prometheus from Debian's" \
+         "prometheus package into $BUILD/bin (not installed: no service)"
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     # apt's download sandbox user must be able to write there
@@ -103,5 +106,6 @@ if [ "$need_promtool" = 1 ]; then
     (cd "$tmp" && apt-get download -qq prometheus)
     dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
     mkdir -p "$BUILD/bin"
-    install -m 755 "$tmp/root/usr/bin/promtool" "$BUILD/bin/promtool"
+    install -m 755 "$tmp/root/usr/bin/promtool" \
+                   "$tmp/root/usr/bin/prometheus" "$BUILD/bin/"
 fi
