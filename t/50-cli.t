@@ -18,7 +18,7 @@ use AttestConf ();
 
 my $CLI = repo() . '/build/attest-verify';
 plan skip_all => 'build/attest-verify not built (make tool)' unless -x $CLI;
-plan tests => 188;
+plan tests => 292;
 
 my $agent = AttestTest::Agent->start();
 my $info = $agent->info;
