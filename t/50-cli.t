@@ -18,7 +18,7 @@ use AttestConf ();
 
 my $CLI = repo() . '/build/attest-verify';
 plan skip_all => 'build/attest-verify not built (make tool)' unless -x $CLI;
-plan tests => 292;
+plan tests => 297;
 
 my $agent = AttestTest::Agent->start();
 my $info = $agent->info;
@@ -305,7 +305,7 @@ for my $args (['--help'], ['-h'], ['help'], ['report', '--help'],
     is($rc, 0, "@$args: exit 0");
     is($err, '', "@$args: nothing on stderr");
     like($out, qr/^commands:$/m, "@$args: the help on stdout");
-    for my $cmd (qw(response report pin gpu tdx)) {
+    for my $cmd (qw(response report pin gpu tdx request)) {
         like($out, qr/^  $cmd /m, "@$args: documents $cmd");
     }
     like($out, qr/^input formats:$/m, "@$args: documents the input formats");

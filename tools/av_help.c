@@ -53,6 +53,11 @@ static const char  *cli_help_cmds[] = {
     "      One Intel TDX quote: its signatures, the PCK chain to the root,\n"
     "      report_data and MRTD; prints MRTD, RTMR0..3 and report_data.\n",
 
+    "  request [--max-size BYTES] FILE|-\n"
+    "      A chat completion request body (a file, or - for stdin): its\n"
+    "      canonical form as io.net's agent hashes it, and the hash, the\n"
+    "      request half of the signed \"text\".\n",
+
     NULL
 };
 
