@@ -10,6 +10,7 @@
 #   make demo     a local attested upstream behind nginx, two requests
 #                 (KEEP=1 leaves it running; make demo-stop stops it)
 #   make bench    benchmarks against plain proxy_pass (bench/)
+#   make bench-core  microbenchmarks of Keccak-256 and the response hash
 #   make fuzz     the libFuzzer targets for 20 s each (setup-deps.sh fuzz)
 #
 # No target starts, stops or disables a system service.
@@ -41,7 +42,7 @@ TDEPS_STAMP := $(BUILD)/.deps-test
 FDEPS_STAMP := $(BUILD)/.deps-fuzz
 
 .PHONY: all deps test-deps fuzz-deps module tool unit vectors test demo \
-        demo-stop bench fuzz install clean node-deps
+        demo-stop bench bench-core fuzz install clean node-deps
 
 all: deps module tool unit
 
@@ -134,6 +135,13 @@ demo-stop:
 
 bench: all $(TDEPS_STAMP)
 	./bench/run.sh
+
+$(BUILD)/bench/bench_core: bench/bench_core.c $(CORE_HDRS) $(BUILD)/libattest.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(BUILD)/libattest.a $(LDLIBS)
+
+bench-core: $(BUILD)/bench/bench_core
+	$(BUILD)/bench/bench_core
 
 fuzz: $(FDEPS_STAMP) $(DEPS_STAMP)
 	./tests/fuzz/run.sh

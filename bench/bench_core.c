@@ -1,0 +1,409 @@
+/*
+ * Microbenchmarks of the core's two hot functions, linked against
+ * build/libattest.a (make bench-core):
+ *
+ *   - attest_keccak256: microseconds per Keccak-f[1600] permutation (a
+ *     64-byte input is one permutation; the 158-byte EIP-191 message of a
+ *     signed response is two), and MB/s on 8 KiB inputs;
+ *   - attest_jsonhash: GB/s on response bodies of two shapes (long strings;
+ *     many short tokens), next to EVP SHA-256 alone over the same bytes.
+ *
+ * The same run then asks `openssl speed` for its SHA3-256 (assembly
+ * Keccak) and SHA-256 figures on 8 KiB blocks, for comparison.  Each
+ * figure is the median of RUNS timed runs; the spread is min..max.
+ *
+ *   build/bench/bench_core [-q]      -q: shorter runs, no openssl speed
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "attest_jsonhash.h"
+#include "attest_keccak.h"
+
+
+#define RUNS  7
+
+
+static double  target_s = 0.25;     /* seconds per timed run */
+
+
+static double
+now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double  x = *(const double *) a, y = *(const double *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+typedef void (*bench_fn)(const uint8_t *p, size_t len, uint8_t *sink);
+
+
+/*
+ * Seconds per call of fn(p, len): calibrated so that a run lasts about
+ * target_s; median of RUNS runs in *med, fastest and slowest in *lo, *hi.
+ */
+static void
+time_calls(bench_fn fn, const uint8_t *p, size_t len, double *med,
+    double *lo, double *hi)
+{
+    int      r;
+    double   t, s[RUNS];
+    size_t   i, n;
+    uint8_t  sink[32];
+
+    memset(sink, 0, sizeof(sink));
+
+    for (n = 1; ; n *= 2) {
+        t = now();
+        for (i = 0; i < n; i++) {
+            fn(p, len, sink);
+        }
+        t = now() - t;
+
+        if (t > target_s / 8) {
+            n = (size_t) (n * target_s / t) + 1;
+            break;
+        }
+    }
+
+    for (r = 0; r < RUNS; r++) {
+        t = now();
+        for (i = 0; i < n; i++) {
+            fn(p, len, sink);
+        }
+        s[r] = (now() - t) / n;
+    }
+
+    qsort(s, RUNS, sizeof(double), cmp_double);
+
+    *med = s[RUNS / 2];
+    *lo = s[0];
+    *hi = s[RUNS - 1];
+
+    /* keep the results observable */
+    if (sink[0] == 0x5a && sink[1] == 0xa5 && sink[2] == 0x5a) {
+        fputc('.', stderr);
+    }
+}
+
+
+static void
+run_keccak(const uint8_t *p, size_t len, uint8_t *sink)
+{
+    uint8_t  d[32];
+
+    attest_keccak256(p, len, d);
+    sink[0] ^= d[0];
+}
+
+
+static void
+run_jsonhash(const uint8_t *p, size_t len, uint8_t *sink)
+{
+    uint8_t  d[32];
+
+    attest_jsonhash(p, len, d);
+    sink[0] ^= d[0];
+}
+
+
+static void
+run_sha256(const uint8_t *p, size_t len, uint8_t *sink)
+{
+    uint8_t       d[32];
+    unsigned int  n;
+
+    EVP_Digest(p, len, d, &n, EVP_sha256(), NULL);
+    sink[0] ^= d[0];
+}
+
+
+/* a deterministic generator, so every run hashes the same bodies */
+static uint64_t  rng_state = 0x2545f4914f6cdd1dULL;
+
+
+static uint32_t
+rng(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+
+    return (uint32_t) (rng_state % n);
+}
+
+
+typedef struct {
+    uint8_t  *p;
+    size_t    len;
+    size_t    cap;
+} buf_t;
+
+
+static void
+put(buf_t *b, const char *s, size_t len)
+{
+    if (b->len + len > b->cap) {
+        b->cap = (b->len + len) * 2;
+        b->p = realloc(b->p, b->cap);
+        if (b->p == NULL) {
+            perror("realloc");
+            exit(1);
+        }
+    }
+
+    memcpy(b->p + b->len, s, len);
+    b->len += len;
+}
+
+
+static void
+puts_(buf_t *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+
+/*
+ * A chat completion as the agent sends it (json.dumps defaults: ", " and
+ * ": "), whose message content is size bytes of model prose: words, a
+ * "\n" escape every line or so, now and then a \" or a \u escape.
+ */
+static void
+body_long_strings(buf_t *b, size_t size)
+{
+    static const char  *words[] = {
+        "the", "model", "attestation", "report", "is", "verified", "by",
+        "a", "signature", "over", "each", "response", "and", "its",
+        "hash,", "which", "covers", "every", "byte:", "GPU", "evidence",
+        "TDX", "quote", "nonce", "of", "in", "to", "that", "with", "for"
+    };
+
+    size_t  line;
+
+    puts_(b, "{\"id\": \"chatcmpl-5f0c1e2d3a4b\", \"object\": "
+          "\"chat.completion\", \"created\": 1764547200, \"model\": "
+          "\"meta-llama/Llama-3.3-70B-Instruct\", \"choices\": [{\"index\": "
+          "0, \"message\": {\"role\": \"assistant\", \"content\": \"");
+
+    line = 0;
+
+    while (b->len < size) {
+        switch (rng(40)) {
+        case 0:
+            puts_(b, "\\\"quoted\\\" ");
+            break;
+        case 1:
+            puts_(b, "caf\\u00e9 ");
+            break;
+        default:
+            puts_(b, words[rng(sizeof(words) / sizeof(words[0]))]);
+            puts_(b, " ");
+        }
+
+        if (b->len - line > 60 + rng(40)) {
+            puts_(b, "\\n");
+            line = b->len;
+        }
+    }
+
+    puts_(b, "\", \"tool_calls\": []}, \"logprobs\": null, \"finish_reason\": "
+          "\"stop\", \"stop_reason\": null}], \"usage\": {\"prompt_tokens\": "
+          "37, \"total_tokens\": 1290, \"completion_tokens\": 1253}, "
+          "\"prompt_logprobs\": null}");
+}
+
+
+/*
+ * The same completion with logprobs: after a short content, one small
+ * object per token, as vLLM sends them: many short strings, numbers and
+ * separators, each ", " and ": " one space to drop.
+ */
+static void
+body_short_tokens(buf_t *b, size_t size)
+{
+    static const char  *toks[] = {
+        "The", " model", " is", " verified", ",", " and", " the", " hash",
+        " covers", " it", ".", "\\n", " GPU", " T", "DX", " \\\"", "1",
+        " by"
+    };
+
+    char         tmp[64];
+    const char  *t;
+    size_t       i, n;
+
+    puts_(b, "{\"id\": \"chatcmpl-5f0c1e2d3a4b\", \"object\": "
+          "\"chat.completion\", \"created\": 1764547200, \"model\": "
+          "\"m\", \"choices\": [{\"index\": 0, \"message\": {\"role\": "
+          "\"assistant\", \"content\": \"The model is verified.\"}, "
+          "\"logprobs\": {\"content\": [");
+
+    for (i = 0; b->len < size; i++) {
+        t = toks[rng(sizeof(toks) / sizeof(toks[0]))];
+
+        puts_(b, i ? ", {\"token\": \"" : "{\"token\": \"");
+        puts_(b, t);
+        /* a fraction of 6 digits ending in 1..9: as Python's repr prints */
+        n = (size_t) snprintf(tmp, sizeof(tmp), "\", \"logprob\": -%u.%05u%u",
+                              rng(3), rng(100000), 1 + rng(9));
+        put(b, tmp, n);
+        n = (size_t) snprintf(tmp, sizeof(tmp), ", \"bytes\": [%u, %u]",
+                              32 + rng(90), 32 + rng(90));
+        put(b, tmp, n);
+        puts_(b, ", \"top_logprobs\": []}");
+    }
+
+    puts_(b, "]}, \"finish_reason\": \"stop\"}], \"usage\": "
+          "{\"prompt_tokens\": 37, \"completion_tokens\": 1253}}");
+}
+
+
+static void
+report_keccak(void)
+{
+    uint8_t  in[8192];
+    size_t   i;
+    double   med, lo, hi;
+
+    for (i = 0; i < sizeof(in); i++) {
+        in[i] = (uint8_t) (i * 131 + 7);
+    }
+
+    printf("Keccak-256 (attest_keccak256)\n");
+
+    time_calls(run_keccak, in, 64, &med, &lo, &hi);
+    printf("  64 B (1 permutation)          %7.3f us/permutation"
+           "  (%.3f..%.3f)\n", med * 1e6, lo * 1e6, hi * 1e6);
+
+    time_calls(run_keccak, in, 158, &med, &lo, &hi);
+    printf("  158 B EIP-191 message (2)     %7.3f us/message"
+           "      (%.3f..%.3f)\n", med * 1e6, lo * 1e6, hi * 1e6);
+
+    /* 8192 bytes: 60 whole blocks of 136 and a padded last one */
+    time_calls(run_keccak, in, 8192, &med, &lo, &hi);
+    printf("  8 KiB (61 permutations)       %7.3f us/permutation"
+           "  %6.1f MB/s\n", med * 1e6 / 61, 8192 / med / 1e6);
+}
+
+
+static void
+report_jsonhash(const char *name, buf_t *b)
+{
+    double  med, lo, hi, smed, slo, shi;
+
+    time_calls(run_jsonhash, b->p, b->len, &med, &lo, &hi);
+    time_calls(run_sha256, b->p, b->len, &smed, &slo, &shi);
+
+    printf("  %-28s %7zu B  jsonhash %5.2f GB/s (%.2f..%.2f)"
+           "  sha256 %5.2f GB/s  ratio %.2f\n",
+           name, b->len, b->len / med / 1e9, b->len / hi / 1e9,
+           b->len / lo / 1e9, b->len / smed / 1e9, smed / med);
+}
+
+
+/* the 8 KiB figure of `openssl speed -evp md`, in bytes per second */
+static double
+openssl_speed(const char *md)
+{
+    char     cmd[256], line[1024], *p;
+    FILE    *f;
+    double   v;
+
+    snprintf(cmd, sizeof(cmd),
+             "openssl speed -seconds 2 -bytes 8192 -evp %s 2>/dev/null", md);
+
+    f = popen(cmd, "r");
+    if (f == NULL) {
+        return -1;
+    }
+
+    v = -1;
+
+    /* the result line: "sha3-256   506123.45k" (1000s of bytes/s) */
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, md, strlen(md)) == 0) {
+            p = strrchr(line, ' ');
+            if (p != NULL) {
+                v = strtod(p + 1, NULL) * 1000;
+            }
+        }
+    }
+
+    pclose(f);
+
+    return v;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int     quick;
+    double  v;
+    buf_t   b;
+
+    quick = argc > 1 && strcmp(argv[1], "-q") == 0;
+
+    if (quick) {
+        target_s = 0.05;
+    }
+
+    report_keccak();
+
+    printf("\nResponse hash (attest_jsonhash) against EVP SHA-256 alone\n");
+
+    memset(&b, 0, sizeof(b));
+    body_long_strings(&b, 5700);
+    report_jsonhash("long strings, 5.7 KB", &b);
+    b.len = 0;
+    body_long_strings(&b, 65536);
+    report_jsonhash("long strings, 64 KiB", &b);
+    b.len = 0;
+    body_long_strings(&b, 1 << 20);
+    report_jsonhash("long strings, 1 MiB", &b);
+    b.len = 0;
+    body_short_tokens(&b, 5700);
+    report_jsonhash("short tokens, 5.7 KB", &b);
+    b.len = 0;
+    body_short_tokens(&b, 65536);
+    report_jsonhash("short tokens, 64 KiB", &b);
+    free(b.p);
+
+    if (quick) {
+        return 0;
+    }
+
+    printf("\nopenssl speed, 8 KiB blocks (OpenSSL's assembly)\n");
+
+    v = openssl_speed("sha3-256");
+    if (v > 0) {
+        /* 60 whole blocks and a padded one per 8 KiB block */
+        printf("  sha3-256  %7.1f MB/s  %.3f us/permutation\n",
+               v / 1e6, 8192 / v * 1e6 / 61);
+    }
+
+    v = openssl_speed("sha256");
+    if (v > 0) {
+        printf("  sha256    %7.2f GB/s\n", v / 1e9);
+    }
+
+    return 0;
+}
