@@ -38,7 +38,7 @@ now(void)
 {
     struct timespec  ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }

@@ -176,6 +176,113 @@ test_incremental(void)
 }
 
 
+/*
+ * A second public source: the Keccak team's own known answers for
+ * Keccak-256 (r = 1088, c = 512, the original padding), files
+ * ShortMsgKAT_256.txt and LongMsgKAT_256.txt of "Keccak: Known-answer and
+ * Monte Carlo test results", version 3.0, KeccakKAT-3.zip (2011; now at
+ * https://keccak.team/obsolete/KeccakKAT-3.zip).  The 244- and 256-byte
+ * messages cross the 136-byte rate boundary.
+ */
+static const char  *keccak_kat[][2] = {
+    /* ShortMsgKAT_256, Len = 0: 0 bytes */
+    { "",
+      "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470" },
+    /* ShortMsgKAT_256, Len = 8: 1 byte */
+    { "cc",
+      "eead6dbfc7340a56caedc044696a168870549a6a7f6f56961e84a54bd9970b8a" },
+    /* ShortMsgKAT_256, Len = 920: 115 bytes */
+    { "b55c10eae0ec684c16d13463f29291bf26c82e2fa0422a99c71db4af14dd9c7f33eda5"
+      "2fd73d017cc0f2dbe734d831f0d820d06d5f89dacc485739144f8cfd4799223b1aff90"
+      "31a105cb6a029ba71e6e5867d85a554991c38df3c9ef8c1e1e9a7630be61caabca6928"
+      "0c399c1fb7a12d12aefc",
+      "0347901965d3635005e75a1095695cca050bc9ed2d440c0372a31b348514a889" },
+    /* ShortMsgKAT_256, Len = 1952: 244 bytes */
+    { "2edc282ffb90b97118dd03aaa03b145f363905e3cbd2d50ecd692b37bf000185c651d3"
+      "e9726c690d3773ec1e48510e42b17742b0b0377e7de6b8f55e00a8a4db4740cee6db08"
+      "30529dd19617501dc1e9359aa3bcf147e0a76b3ab70c4984c13e339e6806bb35e683af"
+      "8527093670859f3d8a0fc7d493bcba6bb12b5f65e71e705ca5d6c948d66ed3d730b26d"
+      "b395b3447737c26fad089aa0ad0e306cb28bf0acf106f89af3745f0ec72d534968cca5"
+      "43cd2ca50c94b1456743254e358c1317c07a07bf2b0eca438a709367fafc89a5723902"
+      "8fc5fecfd53b8ef958ef10ee0608b7f5cb9923ad97058ec067700cc746c127a61ee3",
+      "dd1d2a92b3f3f3902f064365838e1f5f3468730c343e2974e7a9ecfcd84aa6db" },
+    /* LongMsgKAT_256, Len = 2048: 256 bytes */
+    { "724627916c50338643e6996f07877eafd96bdf01da7e991d4155b9be1295ea7d21c939"
+      "1f4c4a41c75f77e5d27389253393725f1427f57914b273ab862b9e31dabce506e55872"
+      "0520d33352d119f699e784f9e548ff91bc35ca147042128709820d69a8287ea3257857"
+      "615eb0321270e94b84f446942765ce882b191faee7e1c87e0f0bd4e0cd8a927703524b"
+      "559b769ca4ece1f6dbf313fdcf67c572ec4185c1a88e86ec11b6454b371980020f1963"
+      "3b6b95bd280e4fbcb0161e1a82470320cec6ecfa25ac73d09f1536f286d3f9dacafb2c"
+      "d1d0ce72d64d197f5c7520b3ccb2fd74eb72664ba93853ef41eabf52f015dd591500d0"
+      "18dd162815cc993595b195",
+      "ea0e416c0f7b4f11e3f00479fddf954f2539e5e557753bd546f69ee375a5de29" },
+};
+
+
+static void
+test_second_source(void)
+{
+    char             hex[65];
+    size_t           i, j, n, len;
+    uint8_t         *in, d[32];
+    attest_keccak_t  k;
+
+    for (i = 0; i < sizeof(keccak_kat) / sizeof(keccak_kat[0]); i++) {
+        len = strlen(keccak_kat[i][0]);
+        n = len / 2;
+        in = malloc(n ? n : 1);
+
+        if (attest_hex_decode(keccak_kat[i][0], len, in) != 0) {
+            ok(0, "KAT %zu: bad hex", i);
+            free(in);
+            continue;
+        }
+
+        attest_keccak256(in, n, d);
+        hex32(d, hex);
+        is_str(hex, keccak_kat[i][1], "Keccak team KAT, %zu bytes", n);
+
+        /* and a byte at a time */
+        attest_keccak256_init(&k);
+
+        for (j = 0; j < n; j++) {
+            attest_keccak256_update(&k, in + j, 1);
+        }
+
+        attest_keccak256_final(&k, d);
+        hex32(d, hex);
+        is_str(hex, keccak_kat[i][1], "Keccak team KAT, %zu bytes, bytewise",
+               n);
+
+        free(in);
+    }
+
+    /*
+     * Ethereum's ERC-20 event topics (EIP-20): every Transfer and Approval
+     * log on chain carries keccak256 of the event signature as topic 0,
+     * and the function selector of transfer() is its hash's first 4 bytes.
+     */
+    attest_keccak256((const uint8_t *) "Transfer(address,address,uint256)",
+                     33, d);
+    hex32(d, hex);
+    is_str(hex,
+           "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
+           "ERC-20 Transfer event topic");
+
+    attest_keccak256((const uint8_t *) "Approval(address,address,uint256)",
+                     33, d);
+    hex32(d, hex);
+    is_str(hex,
+           "8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925",
+           "ERC-20 Approval event topic");
+
+    attest_keccak256((const uint8_t *) "transfer(address,uint256)", 25, d);
+    hex32(d, hex);
+    hex[8] = '\0';
+    is_str(hex, "a9059cbb", "ERC-20 transfer() selector 0xa9059cbb");
+}
+
+
 /* build/vectors/keccak.txt: input_hex TAB digest_hex, from pycryptodome */
 static void
 test_vectors(void)
@@ -256,6 +363,7 @@ main(void)
 {
     test_known_answers();
     test_incremental();
+    test_second_source();
     test_vectors();
 
     return tap_done();
