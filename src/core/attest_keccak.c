@@ -186,30 +186,34 @@ attest_keccak256_update(attest_keccak_t *k, const uint8_t *in, size_t len)
 {
     size_t  i;
 
-    /* finish a partial block byte by byte */
-    while (k->pos != 0 && len != 0) {
-        attest_keccak_xor_byte(k, k->pos, *in++);
-        len--;
+    while (len != 0) {
 
-        if (++k->pos == ATTEST_KECCAK256_RATE) {
+        if (k->pos == 0 && len >= ATTEST_KECCAK256_RATE) {
+            /* a whole block, a lane at a time */
+            for (i = 0; i < ATTEST_KECCAK256_RATE / 8; i++) {
+                k->state[i] ^= attest_keccak_load64(in + 8 * i);
+            }
+
+            k->pos = ATTEST_KECCAK256_RATE;
+            in += ATTEST_KECCAK256_RATE;
+            len -= ATTEST_KECCAK256_RATE;
+
+        } else if (k->pos % 8 == 0 && len >= 8) {
+            /* a lane of a partial block */
+            k->state[k->pos / 8] ^= attest_keccak_load64(in);
+            k->pos += 8;
+            in += 8;
+            len -= 8;
+
+        } else {
+            attest_keccak_xor_byte(k, k->pos++, *in++);
+            len--;
+        }
+
+        if (k->pos == ATTEST_KECCAK256_RATE) {
             attest_keccak_f1600(k->state);
             k->pos = 0;
         }
-    }
-
-    /* whole blocks a lane at a time */
-    while (len >= ATTEST_KECCAK256_RATE) {
-        for (i = 0; i < ATTEST_KECCAK256_RATE / 8; i++) {
-            k->state[i] ^= attest_keccak_load64(in + 8 * i);
-        }
-
-        attest_keccak_f1600(k->state);
-        in += ATTEST_KECCAK256_RATE;
-        len -= ATTEST_KECCAK256_RATE;
-    }
-
-    for (i = 0; i < len; i++) {
-        attest_keccak_xor_byte(k, k->pos++, in[i]);
     }
 }
 
