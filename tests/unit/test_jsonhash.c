@@ -200,10 +200,97 @@ test_rules(void)
 }
 
 
+/* the rule of attest_jsonhash.h spelled out: the compacted bytes in out */
+static size_t
+rule_compact(const uint8_t *p, size_t len, uint8_t *out)
+{
+    int     in_string, escape, after_sep;
+    size_t  i, n;
+
+    in_string = escape = after_sep = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            out[n++] = p[i];
+
+            if (escape) {
+                escape = 0;
+
+            } else if (p[i] == '\\') {
+                escape = 1;
+
+            } else if (p[i] == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        if (after_sep && p[i] == ' ') {
+            after_sep = 0;
+            continue;
+        }
+
+        after_sep = (p[i] == ',' || p[i] == ':');
+        in_string = (p[i] == '"');
+        out[n++] = p[i];
+    }
+
+    return n;
+}
+
+
+/*
+ * The 64-byte blocks of attest_jsonhash.c against the rule: random bytes
+ * from the few that matter, so that backslash runs of every length (in
+ * and out of strings), quotes and ", " pairs fall on and across block
+ * edges; each body in one piece and in random pieces.
+ */
+static void
+test_blocks(void)
+{
+    static const char  alpha[] = "\"\\\\\\,: :  ax";
+
+    size_t    i, k, k2, len, n, bad, bad_split;
+    uint8_t  *body, *c, got[32], want[32];
+
+    bad = bad_split = 0;
+
+    for (i = 0; i < 4000; i++) {
+        len = rng_next() % 400;
+        body = malloc(len + 1);
+        c = malloc(len + 1);
+
+        for (k = 0; k < len; k++) {
+            /* long stretches of one kind now and then: long strings */
+            k2 = rng_next() % (sizeof(alpha) - 1);
+            body[k] = (i % 7 == 0 && rng_next() % 8) ? 'x' : alpha[k2];
+        }
+
+        n = rule_compact(body, len, c);
+        sha256(c, n, want);
+
+        attest_jsonhash(body, len, got);
+        bad += memcmp(got, want, 32) != 0;
+
+        hash_split(body, len, 1 + rng_next() % 100, got);
+        bad_split += memcmp(got, want, 32) != 0;
+
+        free(body);
+        free(c);
+    }
+
+    is_int(bad, 0, "4000 random bodies of \" \\ , : space: as the rule");
+    is_int(bad_split, 0, "the same in random pieces");
+}
+
+
 int
 main(void)
 {
     test_rules();
+    test_blocks();
     test_vectors();
 
     return tap_done();
