@@ -10,7 +10,7 @@ use lib 't/lib';
 use AttestTest qw(:all);
 
 plan skip_all => 'module not built (make)' unless module_built();
-plan tests => 56;
+plan tests => 77;
 
 my $ex = repo() . '/conf-examples';
 my $nv = "$ex/nvidia_device_identity_root.pem";
@@ -175,6 +175,97 @@ fails_like(conf('attest_ttl forever;'),
     }
 EOT
     is($rc, 0, '"attest off" needs no zone or fetch') or diag($out);
+}
+
+# errors found after the block (merge, postconfiguration) name the file
+# and line of the "attest" at fault, not the end of "http"
+
+# (exit code, output, the conf's path and the line of "attest zone=")
+sub where_test {
+    my ($http) = @_;
+    my ($rc, $out) = nginx_test($http);
+    my ($conf) = $out =~ /configuration file (\S+nginx\.conf)/;
+    my $line = 0;
+    if ($conf) {
+        my @l = split /\n/, slurp($conf);
+        ($line) = grep { $l[$_ - 1] =~ /^\s*attest zone=z;/ } 1 .. @l;
+    }
+    return ($rc, $out, $conf // '?', $line // 0);
+}
+
+for my $case (
+    ['no attest_fetch', conf('', fetch => ''),
+     qr/"attest" is on but no "attest_fetch" location is set in (\S+):(\d+)/],
+    ['a GPU check without its root', conf('attest_gpu required;'),
+     qr/"attest_gpu" is not off but no "attest_gpu_root" is set for the "attest" in (\S+):(\d+)/],
+    ['a CPU check without its root', conf('attest_cpu optional;'),
+     qr/"attest_cpu" is not off but no "attest_cpu_root" is set for the "attest" in (\S+):(\d+)/],
+    ['no attest_zone', conf('', zone => ''),
+     qr/no "attest_zone" defines it in (\S+):(\d+)/],
+) {
+    my ($name, $http, $re) = @$case;
+    my ($rc, $out, $conf, $line) = where_test($http);
+    isnt($rc, 0, "$name: nginx -t fails");
+    my ($file, $at) = $out =~ $re;
+    ok(defined $at && $file eq $conf && $at == $line && $line > 0,
+       "$name: names $conf:$line, the \"attest\"")
+        or diag("want $conf:$line\n$out");
+}
+
+{
+    my ($rc, $out, $conf, $line) = where_test(conf(''));
+    my ($file, $at) = $out =~ /the image digest is not enforced in (\S+):(\d+)/;
+    ok(defined $at && $file eq $conf && $at == $line,
+       "the image digest notice names $conf:$line, the \"attest\"")
+        or diag("want $conf:$line\n$out");
+}
+
+# weak configurations pass, loudly
+
+{
+    my ($rc, $out) = nginx_test(conf(''));
+    is($rc, 0, 'no hardware evidence: passes');
+    like($out, qr/\[warn\] .*"attest" in \S+:\d+ verifies no hardware evidence: "attest_gpu" and "attest_cpu" are off/,
+         'no hardware evidence: a warning');
+
+    ($rc, $out) = nginx_test(conf("attest_gpu_root $nv; attest_cpu required;"
+                                  . " attest_cpu_root $intel;"));
+    is($rc, 0, 'a GPU root without its check: passes');
+    like($out, qr/\[warn\] .*"attest_gpu_root" is set but "attest_gpu" is off for the "attest" in \S+:\d+: the GPU evidence is not checked/,
+         'a GPU root without its check: a warning');
+    unlike($out, qr/verifies no hardware evidence/,
+           '... the CPU check counts as evidence');
+
+    ($rc, $out) = nginx_test(conf("attest_cpu_root $intel; attest_gpu optional;"
+                                  . " attest_gpu_root $nv;"));
+    like($out, qr/\[warn\] .*"attest_cpu_root" is set but "attest_cpu" is off/,
+         'a CPU root without its check: a warning');
+
+    ($rc, $out) = nginx_test(conf("attest_gpu required; attest_gpu_root $nv;"
+                                  . " attest_cpu required;"
+                                  . " attest_cpu_root $intel;"));
+    is($rc, 0, 'both checks with the vendors\' roots: passes');
+    unlike($out, qr/\[warn\]/, '... without a warning') or diag($out);
+
+    # the two roots swapped: each loads, each is named
+    ($rc, $out) = nginx_test(conf("attest_gpu required;"
+                                  . " attest_gpu_root $intel;"
+                                  . " attest_cpu required;"
+                                  . " attest_cpu_root $nv;"));
+    is($rc, 0, 'the roots swapped: nginx -t passes');
+    like($out, qr/\[warn\] .*"attest_gpu_root" "\S*intel_sgx_root_ca\.pem" is not the vendor's root: its certificate is "CN=Intel SGX Root CA", expected "CN=NVIDIA Device Identity CA" in \S+:\d+/,
+         'the roots swapped: the GPU root is named, at its line');
+    like($out, qr/\[warn\] .*"attest_cpu_root" "\S*nvidia_device_identity_root\.pem" is not the vendor's root: its certificate is "CN=NVIDIA Device Identity CA", expected "CN=Intel SGX Root CA"/,
+         'the roots swapped: the CPU root is named');
+}
+
+# the module says which build runs, at start-up and at each reload
+{
+    my $ngx = AttestTest::Nginx->start(http => conf(''));
+    like($ngx->error_log,
+         qr/\[notice\] .*ngx_http_attest_module\/\d+\.\d+\.\d+ \(built for nginx\/1\.\d+\.\d+\)/,
+         'start-up logs the module\'s version');
+    $ngx->stop;
 }
 
 # the shipped examples: t/14-examples.t

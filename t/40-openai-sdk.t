@@ -31,7 +31,7 @@ unless (-f repo() . '/t/node/node_modules/openai/package.json') {
     done_testing();
     exit;
 }
-plan tests => 9;
+plan tests => 10;
 
 
 my $EVENTS = 12;
@@ -176,4 +176,42 @@ subtest 'non-streaming' => sub {
     is($e->{code}, 'body_mismatch', 'code body_mismatch');
     is($e->{type}, 'attestation_error', 'type attestation_error');
     is($e->{name}, 'InternalServerError', 'the SDK\'s 5xx class');
+};
+
+# The SDKs retry a 502 twice by default unless it says x-should-retry:
+# false: a refused answer is not asked for again, an attestation that
+# could not be fetched (transient, and no prompt left) is.
+subtest 'retries with the SDK default of 2' => sub {
+    my $r = post_json("$MODULE/chat/completions",
+                      {model => 'm', messages => [{role => 'user',
+                                                   content => 'hi'}]},
+                      {'X-Model-Id' => 'good', 'X-Test-Mode' => 'tamper_body'});
+    is($r->{status}, 502, 'a refused answer: 502');
+    is($r->{headers}{'x-should-retry'}, 'false',
+       '... with x-should-retry: false');
+
+    $agent->reset_stats;
+    $r = chat($MODULE, 'complete', '--retries', 2, '--test-mode',
+              'tamper_body', '--header', 'X-Model-Id: good');
+    is($r->{error}{code}, 'body_mismatch', 'the SDK raises body_mismatch');
+    is($agent->stats->{completion}, 1,
+       'one upstream completion: the SDK did not retry');
+
+    $r = post_json("$MODULE/chat/completions",
+                   {model => 'm', messages => [{role => 'user',
+                                                content => 'hi'}]},
+                   {'X-Model-Id' => 'down-1', 'X-Test-Mode' => 'attest_500'});
+    is($r->{json} && $r->{json}{error}{code}, 'attestation_unavailable',
+       'no attestation: attestation_unavailable');
+    is($r->{headers}{'x-should-retry'}, undef,
+       '... without x-should-retry');
+
+    $agent->reset_stats;
+    $r = chat($MODULE, 'complete', '--retries', 2, '--test-mode',
+              'attest_500', '--header', 'X-Model-Id: down-2');
+    is($r->{error}{code}, 'attestation_unavailable',
+       'the SDK raises attestation_unavailable');
+    my $s = $agent->stats;
+    is($s->{attestation}, 3, 'the SDK retried: three fetches');
+    is($s->{completion}, 0, '... and no prompt reached the upstream');
 };

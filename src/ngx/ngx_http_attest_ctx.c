@@ -156,6 +156,35 @@ ngx_http_attest_error_body(ngx_http_request_t *r, attest_reason_t reason,
 }
 
 
+/*
+ * OpenAI's SDKs retry a 502 twice unless it says "x-should-retry: false":
+ * a verdict on the attested machine or its answer comes out the same
+ * again, and each retry of a refused answer costs a completion.  Only an
+ * attestation that could not be fetched may clear up, and its retry costs
+ * no completion: it goes without the header.
+ */
+ngx_int_t
+ngx_http_attest_add_no_retry(ngx_http_request_t *r, attest_reason_t reason)
+{
+    ngx_table_elt_t  *h;
+
+    if (reason == ATTEST_ATTESTATION_UNAVAILABLE) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "x-should-retry");
+    ngx_str_set(&h->value, "false");
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_attest_add_status_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx)

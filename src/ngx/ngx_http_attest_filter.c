@@ -347,7 +347,9 @@ ngx_http_attest_replace_header(ngx_http_request_t *r,
     ctx->body_buf = b;
     ctx->header_sent = 1;
 
-    if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
+    if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK
+        || ngx_http_attest_add_no_retry(r, ctx->verdict_reason) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

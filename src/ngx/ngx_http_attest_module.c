@@ -5,13 +5,18 @@
 #include "ngx_http_attest_module.h"
 
 #include "attest_codec.h"
+#include "attest_pem.h"
+#include "attest_version.h"
 
 
 static ngx_int_t ngx_http_attest_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_attest_init_module(ngx_cycle_t *cycle);
 static void *ngx_http_attest_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_attest_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static void ngx_http_attest_weak_notice(ngx_conf_t *cf,
+    ngx_http_attest_loc_conf_t *conf);
 static char *ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_attest_fetch(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -23,6 +28,8 @@ static char *ngx_http_attest_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void ngx_http_attest_root_vendor(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *file, u_char *pem, size_t len, ngx_uint_t gpu);
 static char *ngx_http_attest_mrtd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_attest_rtmr(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -245,7 +252,7 @@ ngx_module_t  ngx_http_attest_module = {
     ngx_http_attest_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_attest_init_module,           /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -265,7 +272,8 @@ ngx_http_attest_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_array_init(&amcf->zones, cf->pool, 2, sizeof(ngx_shm_zone_t *))
+    if (ngx_array_init(&amcf->zones, cf->pool, 2,
+                       sizeof(ngx_http_attest_zone_use_t))
         != NGX_OK)
     {
         return NULL;
@@ -442,6 +450,38 @@ ngx_http_attest_build_policy(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
 }
 
 
+/* configurations that pass but verify less than they seem to */
+static void
+ngx_http_attest_weak_notice(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
+{
+    ngx_str_t  *f;
+
+    f = &conf->where.file;
+
+    if (conf->gpu == ATTEST_EVIDENCE_OFF && conf->cpu == ATTEST_EVIDENCE_OFF)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"attest\" in %V:%ui verifies no hardware evidence: "
+                      "\"attest_gpu\" and \"attest_cpu\" are off",
+                      f, conf->where.line);
+    }
+
+    if (conf->gpu == ATTEST_EVIDENCE_OFF && conf->gpu_root) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"attest_gpu_root\" is set but \"attest_gpu\" is off "
+                      "for the \"attest\" in %V:%ui: the GPU evidence is "
+                      "not checked", f, conf->where.line);
+    }
+
+    if (conf->cpu == ATTEST_EVIDENCE_OFF && conf->cpu_root) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"attest_cpu_root\" is set but \"attest_cpu\" is off "
+                      "for the \"attest\" in %V:%ui: the TDX quote is "
+                      "not checked", f, conf->where.line);
+    }
+}
+
+
 static char *
 ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
@@ -452,6 +492,10 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* the block that holds "attest" itself is where we speak up */
     here = (conf->mode != NGX_CONF_UNSET_UINT);
+
+    if (conf->mode == NGX_CONF_UNSET_UINT) {
+        conf->where = prev->where;
+    }
 
     ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_HTTP_ATTEST_MODE_OFF);
     ngx_conf_merge_ptr_value(conf->shm_zone, prev->shm_zone, NULL);
@@ -521,31 +565,39 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
+    /* merge runs at the end of "http": name the "attest" at fault */
     if (conf->fetch.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"attest\" is on but no \"attest_fetch\" "
-                           "location is set");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"attest\" is on but no \"attest_fetch\" location "
+                      "is set in %V:%ui", &conf->where.file, conf->where.line);
         return NGX_CONF_ERROR;
     }
 
     if (conf->gpu != ATTEST_EVIDENCE_OFF && conf->gpu_root == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"attest_gpu\" is not off but no "
-                           "\"attest_gpu_root\" is set");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"attest_gpu\" is not off but no \"attest_gpu_root\" "
+                      "is set for the \"attest\" in %V:%ui",
+                      &conf->where.file, conf->where.line);
         return NGX_CONF_ERROR;
     }
 
     if (conf->cpu != ATTEST_EVIDENCE_OFF && conf->cpu_root == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"attest_cpu\" is not off but no "
-                           "\"attest_cpu_root\" is set");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"attest_cpu\" is not off but no \"attest_cpu_root\" "
+                      "is set for the \"attest\" in %V:%ui",
+                      &conf->where.file, conf->where.line);
         return NGX_CONF_ERROR;
     }
 
+    if (here) {
+        ngx_http_attest_weak_notice(cf, conf);
+    }
+
     if (here && conf->image_digests == NULL) {
-        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
-                           "\"attest\" without \"attest_image_digest\": "
-                           "the image digest is not enforced");
+        ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                      "\"attest\" without \"attest_image_digest\": the "
+                      "image digest is not enforced in %V:%ui",
+                      &conf->where.file, conf->where.line);
     }
 
     if (ngx_http_attest_build_policy(cf, conf) != NGX_OK) {
@@ -563,7 +615,8 @@ ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                    *value, name;
     ngx_uint_t                    i;
-    ngx_shm_zone_t               *shm_zone, **zp;
+    ngx_shm_zone_t               *shm_zone;
+    ngx_http_attest_zone_use_t   *zu;
     ngx_http_attest_main_conf_t  *amcf;
 
     if (alcf->mode != NGX_CONF_UNSET_UINT) {
@@ -592,6 +645,9 @@ ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     name.data = value[1].data + 5;
     name.len = value[1].len - 5;
 
+    alcf->where.file = cf->conf_file->file.name;
+    alcf->where.line = cf->conf_file->line;
+
     alcf->mode = NGX_HTTP_ATTEST_MODE_ENFORCE;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -619,12 +675,13 @@ ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* checked in postconfiguration: the zone may be defined later */
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_attest_module);
 
-    zp = ngx_array_push(&amcf->zones);
-    if (zp == NULL) {
+    zu = ngx_array_push(&amcf->zones);
+    if (zu == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *zp = shm_zone;
+    zu->shm_zone = shm_zone;
+    zu->where = alcf->where;
 
     return NGX_CONF_OK;
 }
@@ -818,6 +875,33 @@ ngx_http_attest_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * a root that is not the vendor's still loads (test roots), but loudly:
+ * the NVIDIA and Intel files swapped pass every other check
+ */
+static void
+ngx_http_attest_root_vendor(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *file, u_char *pem, size_t len, ngx_uint_t gpu)
+{
+    char        cn[128];
+    const char  *want;
+
+    want = gpu ? ATTEST_NVIDIA_ROOT_CN : ATTEST_INTEL_ROOT_CN;
+
+    if (attest_pem_first_cn(pem, len, cn, sizeof(cn)) != 0) {
+        ngx_cpystrn((u_char *) cn, (u_char *) "(none)", sizeof(cn));
+
+    } else if (ngx_strcmp(cn, want) == 0) {
+        return;
+    }
+
+    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                       "\"%V\" \"%V\" is not the vendor's root: its "
+                       "certificate is \"CN=%s\", expected \"CN=%s\"",
+                       &cmd->name, file, cn, want);
+}
+
+
 /* attest_gpu_root and attest_cpu_root: load and check the PEM now */
 static char *
 ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -892,6 +976,8 @@ ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            file, err.detail);
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_attest_root_vendor(cf, cmd, file, buf, n, gpu);
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -983,13 +1069,25 @@ ngx_http_attest_rtmr(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* at start-up and each reload: which build of the module runs */
+static ngx_int_t
+ngx_http_attest_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "ngx_http_attest_module/" ATTEST_VERSION
+                  " (built for nginx/" NGINX_VERSION ")");
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                    i;
     ngx_array_t                  *a;
-    ngx_shm_zone_t              **zones;
     ngx_http_handler_pt          *h;
+    ngx_http_attest_zone_use_t   *zones;
     ngx_http_core_main_conf_t    *cmcf;
     ngx_http_attest_main_conf_t  *amcf;
 
@@ -998,11 +1096,12 @@ ngx_http_attest_init(ngx_conf_t *cf)
     zones = amcf->zones.elts;
 
     for (i = 0; i < amcf->zones.nelts; i++) {
-        if (zones[i]->data == NULL) {
+        if (zones[i].shm_zone->data == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"attest\" uses zone \"%V\" but no "
-                          "\"attest_zone\" defines it",
-                          &zones[i]->shm.name);
+                          "\"attest_zone\" defines it in %V:%ui",
+                          &zones[i].shm_zone->shm.name,
+                          &zones[i].where.file, zones[i].where.line);
             return NGX_ERROR;
         }
     }

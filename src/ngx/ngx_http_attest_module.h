@@ -118,13 +118,30 @@ typedef struct {
 } ngx_http_attest_zone_key_t;
 
 
+/*
+ * where a directive stands: errors found after its block (in merge or
+ * postconfiguration) name it instead of the end of "http"
+ */
 typedef struct {
-    ngx_array_t                 zones;          /* ngx_shm_zone_t * */
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_http_attest_where_t;
+
+
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_attest_where_t     where;          /* the "attest" naming it */
+} ngx_http_attest_zone_use_t;
+
+
+typedef struct {
+    ngx_array_t                 zones;          /* ngx_http_attest_zone_use_t */
 } ngx_http_attest_main_conf_t;
 
 
 typedef struct {
     ngx_uint_t                  mode;
+    ngx_http_attest_where_t     where;           /* of "attest" */
     ngx_shm_zone_t             *shm_zone;
     ngx_http_complex_value_t   *key;
     ngx_str_t                   fetch;
@@ -245,6 +262,8 @@ u_char *ngx_http_attest_verdict_text(ngx_http_attest_ctx_t *ctx, u_char *buf,
     size_t size);
 ngx_int_t ngx_http_attest_error_body(ngx_http_request_t *r,
     attest_reason_t reason, ngx_buf_t **out);
+ngx_int_t ngx_http_attest_add_no_retry(ngx_http_request_t *r,
+    attest_reason_t reason);
 ngx_int_t ngx_http_attest_add_status_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_add_trailer(ngx_http_request_t *r,

@@ -7,7 +7,7 @@
  *
  *   node t/node/chat.mjs http://127.0.0.1:PORT/v1 stream|complete
  *       [--test-mode stream_tamper] [--events N] [--event-size N]
- *       [--header 'Name: value']...
+ *       [--header 'Name: value']... [--retries N]
  *
  * (--base URL and --mode MODE may replace the two positional arguments.)
  *
@@ -37,7 +37,7 @@ function usage(msg) {
 
 function parseArgs(argv) {
     const opt = { base: null, mode: 'stream', testMode: null, events: null,
-                  eventSize: null, headers: {} };
+                  eventSize: null, headers: {}, retries: 0 };
     const positional = [];
     for (let i = 0; i < argv.length; i++) {
         const name = argv[i];
@@ -56,6 +56,7 @@ function parseArgs(argv) {
         case '--test-mode': opt.testMode = value; break;
         case '--events': opt.events = value; break;
         case '--event-size': opt.eventSize = value; break;
+        case '--retries': opt.retries = Number(value); break;
         case '--header': {
             const m = /^([^:]+):\s*(.*)$/.exec(value);
             if (!m) {
@@ -111,9 +112,10 @@ async function main() {
         headers['X-Test-Event-Size'] = opt.eventSize;
     }
 
-    /* no retries: a 502 must surface once, as it happened */
+    /* no retries unless --retries: a 502 must surface once, as it
+     * happened (--retries 2 is the SDK's own default) */
     const client = new OpenAI({ baseURL: opt.base, apiKey: 'sk-test',
-                                maxRetries: 0, timeout: 30000,
+                                maxRetries: opt.retries, timeout: 30000,
                                 defaultHeaders: headers });
 
     const out = { ok: false, mode: opt.mode, status: null,
