@@ -32,7 +32,9 @@ struct attest_sse_s {
     uint8_t     *sig;
     size_t       sig_len;
     size_t       chunks;
+    unsigned     started:1;    /* a line was seen: no BOM check after */
     unsigned     sig_event:1;  /* inside an "event: signature" event */
+    unsigned     event_data:1; /* the current event has a data line */
     unsigned     sig_seen:1;
     unsigned     sig_block:1;  /* lines of a signature event, to blank */
     unsigned     sig_repeated:1;
@@ -288,10 +290,40 @@ attest_sse_keep_sig(attest_sse_t *s, const uint8_t *p, size_t len)
 }
 
 
-/* p, len: one whole line, ending with "\n" */
+/* the first reason a line gets stands */
+
+static void
+attest_sse_flag(attest_sse_line_t *line, attest_reason_t reason)
+{
+    if (line->reason == ATTEST_OK) {
+        line->reason = reason;
+    }
+}
+
+
+/* a comment the way the module writes its verdict: ": attest ..." */
+
+static int
+attest_sse_spoof(const uint8_t *p, size_t m)
+{
+    size_t  i;
+
+    for (i = 1; i < m && p[i] == ' '; i++) {
+        /* void */
+    }
+
+    return m - i >= 6 && memcmp(p + i, "attest", 6) == 0;
+}
+
+
+/*
+ * p, len: one whole line, ending with "\n"; line->reason and line->spoof
+ * are set here, the type is returned
+ */
 
 static attest_sse_line_e
-attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len)
+attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len,
+    attest_sse_line_t *line)
 {
     size_t          n, m, name, value;
     const uint8_t  *colon;
@@ -300,14 +332,27 @@ attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len)
     n = len - 1;
     m = (n && p[n - 1] == '\r') ? n - 1 : n;
 
+    /* what a client would read differently, worst first */
+    if (!s->started && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+        line->reason = ATTEST_STREAM_BOM;
+
+    } else if (memchr(p, '\r', m) != NULL) {
+        line->reason = ATTEST_STREAM_BARE_CR;
+    }
+
+    s->started = 1;
+
     if (m == 0) {
         s->sig_event = 0;
+        s->event_data = 0;
         return ATTEST_SSE_BLANK;
     }
 
     if (p[0] == ':') {
-        return ATTEST_SSE_OTHER;
+        line->spoof = attest_sse_spoof(p, m);
+        return ATTEST_SSE_COMMENT;
     }
+
 
     /* an SSE field: name up to the first ":", value minus one space */
     colon = memchr(p, ':', m);
@@ -325,12 +370,23 @@ attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len)
             return ATTEST_SSE_SIG_DATA;
         }
 
-        /* the agent's own test: startswith("data: "), not "data: [DONE]" */
+        s->event_data = 1;
+
+        /*
+         * the agent's own test: startswith("data: "), and it skips every
+         * line starting "data: [DONE]"; a client reads all of them as data
+         */
         if (n < 6 || p[5] != ' ') {
+            attest_sse_flag(line, ATTEST_BODY_MISMATCH);
             return ATTEST_SSE_OTHER;
         }
 
         if (n >= 12 && memcmp(p + 6, "[DONE]", 6) == 0) {
+            if (m != 12) {
+                attest_sse_flag(line, ATTEST_BODY_MISMATCH);
+                return ATTEST_SSE_OTHER;
+            }
+
             s->done = 1;
             return ATTEST_SSE_DONE;
         }
@@ -340,12 +396,20 @@ attest_sse_classify(attest_sse_t *s, const uint8_t *p, size_t len)
         return ATTEST_SSE_DATA;
     }
 
+    /*
+     * a signature event is an event of its own: "event: signature" after
+     * a data line would make a client's data event of the lines around it
+     */
     if (name == 5 && memcmp(p, "event", 5) == 0) {
-        s->sig_event = (m - value == 9
+        s->sig_event = (!s->event_data && m - value == 9
                         && memcmp(p + value, "signature", 9) == 0);
 
-        return s->sig_event ? ATTEST_SSE_SIG_EVENT : ATTEST_SSE_OTHER;
+        if (s->sig_event) {
+            return ATTEST_SSE_SIG_EVENT;
+        }
     }
+
+    attest_sse_flag(line, ATTEST_STREAM_FIELD);
 
     return ATTEST_SSE_OTHER;
 }
@@ -394,8 +458,15 @@ attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
     line->data = NULL;
     line->len = 0;
     line->in_sig = 0;
+    line->spoof = 0;
+    line->reason = ATTEST_OK;
 
     if (s->failed) {
+        /* the head handed back last time is no longer needed */
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
+
         line->type = ATTEST_SSE_ERROR;
         return len;
     }
@@ -443,7 +514,7 @@ attest_sse_feed(attest_sse_t *s, const uint8_t *p, size_t len,
         s->pending = 0;
     }
 
-    line->type = attest_sse_classify(s, line->data, line->len);
+    line->type = attest_sse_classify(s, line->data, line->len, line);
 
     if (line->type == ATTEST_SSE_SIG_EVENT || line->type == ATTEST_SSE_SIG_DATA)
     {

@@ -18,17 +18,30 @@
  *
  * Classification, first match wins:
  *   "\n" or "\r\n"                        BLANK: ends the current event
- *   ":..."                                OTHER (comment)
+ *   ":..."                                COMMENT
  *   a "data" field in a signature event   SIG_DATA, not hashed
- *   "data: [DONE]..."                     DONE, not hashed (the agent skips
- *                                         every line starting so)
+ *   "data: [DONE]"                        DONE, not hashed
  *   "data: ..."                           DATA, hashed
- *   "event: signature", "event:signature" SIG_EVENT (another "event" field
- *                                         ends the signature event)
- *   anything else                         OTHER, not hashed; note that this
- *                                         includes "data:x" (no space),
- *                                         which the agent does not hash but
- *                                         an SSE client reads as data
+ *   "event: signature", "event:signature" SIG_EVENT, when it opens an event
+ *                                         (another "event" field ends the
+ *                                         signature event)
+ *   anything else                         OTHER, not hashed
+ *
+ * SSE clients split lines differently: at CRLF, LF or a lone CR, and they
+ * drop a BOM that starts the stream.  So every line also gets a verdict
+ * of its own, line->reason, ATTEST_OK for a line a client reads as the
+ * agent hashed it, otherwise the first that applies:
+ *   a BOM starts the stream                      stream_bom
+ *   a "\r" not right before the "\n"             stream_bare_cr
+ *   data a client reads that the hash does not
+ *   cover ("data:x", "data", "data: [DONE]x")    body_mismatch
+ *   any field but data and the signature event
+ *   ("event: x", an "event: signature" after
+ *   other fields of its event, "id", "retry",
+ *   unknown names)                               stream_field
+ * Only data lines, blank lines, comments and the signature event pass.
+ * A comment that reads like the module's own verdict (": attest ...")
+ * has line->spoof set: the caller must not forward it.
  *
  * The agent hashes vLLM's stream and holds back the read holding
  * "data: [DONE]", so data lines read together with [DONE] reach us after
@@ -40,7 +53,8 @@
  *
  * ATTEST_SSE_ERROR is sticky: a line ("\n" included) longer than max_line,
  * reported as soon as the partial line reaches max_line bytes, or no
- * memory for the line buffer (which grows on demand up to max_line).
+ * memory for the line buffer (which grows on demand up to max_line).  The
+ * line buffer is freed on the next call after the error.
  */
 
 #ifndef ATTEST_SSE_H
@@ -62,7 +76,8 @@ typedef enum {
     ATTEST_SSE_SIG_EVENT,     /* "event: signature" */
     ATTEST_SSE_SIG_DATA,      /* the data line of the signature event */
     ATTEST_SSE_BLANK,         /* empty line: end of an event */
-    ATTEST_SSE_OTHER,         /* comments, other fields, other events */
+    ATTEST_SSE_COMMENT,       /* ":..." */
+    ATTEST_SSE_OTHER,         /* other fields, other events */
     ATTEST_SSE_ERROR          /* line longer than max_line, sticky: the
                                  input is consumed whole, and the first
                                  time data/len hold the head of the line
@@ -84,6 +99,10 @@ typedef struct {
      * A proxy that strips the signature drops exactly these lines.
      */
     unsigned           in_sig:1;
+    /* a comment starting ": attest" or ":attest", as our verdict does */
+    unsigned           spoof:1;
+    /* ATTEST_OK, or why an SSE client would read this line otherwise */
+    attest_reason_t    reason;
 } attest_sse_line_t;
 
 typedef struct attest_sse_s  attest_sse_t;

@@ -406,7 +406,7 @@ test_kinds(void)
           "data without the space" },
         { "data\n", ATTEST_SSE_OTHER,
           "bare data field" },
-        { ": comment\n", ATTEST_SSE_OTHER,
+        { ": comment\n", ATTEST_SSE_COMMENT,
           "comment" },
         { "id: 1\n", ATTEST_SSE_OTHER,
           "id field" },
@@ -424,6 +424,8 @@ test_kinds(void)
           "blank" },
         { "data: y\r\n", ATTEST_SSE_DATA,
           "data CRLF" },
+        { "\r\n", ATTEST_SSE_BLANK,
+          "blank CRLF" },
         { "event:signature\r\n", ATTEST_SSE_SIG_EVENT,
           "signature event, no space, CRLF" },
         { "event: message\n", ATTEST_SSE_OTHER,
@@ -788,10 +790,115 @@ test_finish(void)
 }
 
 
+/* what an SSE client reads otherwise: line->reason, line->spoof */
+static void
+test_strict(void)
+{
+    size_t              i, j, len;
+    attest_sse_t       *s;
+    attest_sse_line_t   line;
+
+    static const struct {
+        const char         *in;
+        attest_sse_line_e   type;
+        attest_reason_t     reason;
+        unsigned            spoof;
+        const char         *what;
+    } seq[] = {
+        { "\xef\xbb\xbf" "data: x\n", ATTEST_SSE_OTHER, ATTEST_STREAM_BOM, 0,
+          "a BOM starts the stream" },
+        { "\xef\xbb\xbf" "data: x\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD,
+          0, "a BOM later is part of a field name" },
+        { "\n", ATTEST_SSE_BLANK, ATTEST_OK, 0, "blank" },
+        { ": x\rdata: y\n", ATTEST_SSE_COMMENT, ATTEST_STREAM_BARE_CR, 0,
+          "a bare CR in a comment" },
+        { "data: a\rb\r\n", ATTEST_SSE_DATA, ATTEST_STREAM_BARE_CR, 0,
+          "a bare CR in data, before CRLF" },
+        { "\r\r\n", ATTEST_SSE_OTHER, ATTEST_STREAM_BARE_CR, 0,
+          "CR CR LF: a blank line to a client, a CR to the agent" },
+        { "\n", ATTEST_SSE_BLANK, ATTEST_OK, 0, "blank" },
+        { "data: ok\r\n", ATTEST_SSE_DATA, ATTEST_OK, 0, "CRLF is fine" },
+        { "\r\n", ATTEST_SSE_BLANK, ATTEST_OK, 0, "blank CRLF" },
+        { ": attest status=verified\n", ATTEST_SSE_COMMENT, ATTEST_OK, 1,
+          "a verdict comment" },
+        { ":attest\n", ATTEST_SSE_COMMENT, ATTEST_OK, 1,
+          "a verdict comment, no space" },
+        { ":   attest x\n", ATTEST_SSE_COMMENT, ATTEST_OK, 1,
+          "a verdict comment, spaces" },
+        { ": attes\n", ATTEST_SSE_COMMENT, ATTEST_OK, 0,
+          "another comment" },
+        { "event: message\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD, 0,
+          "another event type" },
+        { "id: 7\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD, 0, "id" },
+        { "retry: 1000\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD, 0,
+          "retry" },
+        { "foo: bar\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD, 0,
+          "an unknown field" },
+        { "foo\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD, 0,
+          "a field without a colon" },
+        { "data:x\n", ATTEST_SSE_OTHER, ATTEST_BODY_MISMATCH, 0,
+          "data without the space" },
+        { "data\n", ATTEST_SSE_OTHER, ATTEST_BODY_MISMATCH, 0,
+          "a bare data field" },
+        { "data: [DONE]x\n", ATTEST_SSE_OTHER, ATTEST_BODY_MISMATCH, 0,
+          "data the agent skips as [DONE]" },
+        { "\n", ATTEST_SSE_BLANK, ATTEST_OK, 0, "blank" },
+        { "data: z\n", ATTEST_SSE_DATA, ATTEST_OK, 0, "data" },
+        { "event: signature\n", ATTEST_SSE_OTHER, ATTEST_STREAM_FIELD, 0,
+          "a signature event inside a data event" },
+        { "\n", ATTEST_SSE_BLANK, ATTEST_OK, 0,
+          "the blank after it: not in a signature event" },
+        { ": c\n", ATTEST_SSE_COMMENT, ATTEST_OK, 0, "a comment" },
+        { "event: signature\n", ATTEST_SSE_SIG_EVENT, ATTEST_OK, 0,
+          "a signature event after a comment opens its event" },
+        { "data: {}\n", ATTEST_SSE_SIG_DATA, ATTEST_OK, 0,
+          "the signature" },
+        { "\n", ATTEST_SSE_BLANK, ATTEST_OK, 0, "blank" },
+        { "data: [DONE]\n", ATTEST_SSE_DONE, ATTEST_OK, 0, "[DONE]" },
+    };
+
+    static const unsigned  in_sig[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 1, 1, 1, 0 };
+
+    s = attest_sse_new(1024);
+    if (!ok(s != NULL, "strict: new")) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        len = strlen(seq[i].in);
+        j = attest_sse_feed(s, (const uint8_t *) seq[i].in, len, &line);
+
+        ok(j == len && line.type == seq[i].type
+           && line.reason == seq[i].reason && line.spoof == seq[i].spoof
+           && line.in_sig == in_sig[i],
+           "strict %zu: %s (type %d, %s, spoof %u, in_sig %u)", i,
+           seq[i].what, line.type, attest_reason_name(line.reason),
+           line.spoof, line.in_sig);
+    }
+
+    attest_sse_free(s);
+
+    /* a BOM split across feeds is still the stream's start */
+    s = attest_sse_new(1024);
+    if (s == NULL) {
+        return;
+    }
+
+    attest_sse_feed(s, (const uint8_t *) "\xef", 1, &line);
+    attest_sse_feed(s, (const uint8_t *) "\xbb\xbf\n", 3, &line);
+    is_int(line.reason, ATTEST_STREAM_BOM, "strict: a BOM split in two");
+
+    attest_sse_free(s);
+}
+
+
 int
 main(void)
 {
     test_kinds();
+    test_strict();
     test_hash();
     test_limits();
     test_finish();
