@@ -386,10 +386,16 @@ for my $c (@CONFIGS) {
 
     ok($st->{eof} && !$st->{timed_out}, "$name: stream_cut closes the client");
     ok(!$st->{complete}, "$name: stream_cut no terminating chunk");
-    is(scalar(grep { defined $_->{data} && $_->{data} =~ /^\{/ }
+    is(scalar(grep { defined $_->{data} && $_->{data} =~ /^\{"id"/ }
               @{ $st->{events} }), 1, "$name: stream_cut first event arrived");
-    unlike($st->{body}, qr/\[DONE\]|: attest /,
-           "$name: stream_cut no [DONE] and no verdict comment");
+    unlike($st->{body}, qr/\[DONE\]|: attest status=verified/,
+           "$name: stream_cut no [DONE] and no verified comment");
+    # issue 13 item 4: the client learns why before the close
+    my $last = $st->{events}[-1] // {};
+    is($last->{event} // '', 'error', "$name: stream_cut ends in an error "
+       . 'event');
+    like($last->{data} // '', qr/"code":"stream_truncated"/,
+         "$name: stream_cut error event names stream_truncated");
     like(log_line($ngx, $n), qr/^200 failed stream_truncated /,
          "$name: stream_cut access log says stream_truncated");
 }

@@ -22,18 +22,55 @@ static ngx_str_t  ngx_http_attest_verdicts[] = {
 };
 
 
+/*
+ * The main request's context, or NULL.  An internal redirect (an upstream's
+ * X-Accel-Redirect, error_page, try_files) clears the modules' contexts;
+ * ours is found again through its pool cleanup, as realip finds its own,
+ * so that a request that entered an attested location can never leave it
+ * for an unverified answer.
+ */
+ngx_http_attest_ctx_t *
+ngx_http_attest_find_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_attest_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
+
+    if (ctx || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_attest_cleanup) {
+            ctx = cln->data;
+            ctx->redirected = 1;
+            ngx_http_set_ctx(r, ctx, ngx_http_attest_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
 /* the main request's context, created on first use */
 ngx_http_attest_ctx_t *
 ngx_http_attest_get_ctx(ngx_http_request_t *r)
 {
+    ngx_pool_cleanup_t     *cln;
     ngx_http_attest_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
+    ctx = ngx_http_attest_find_ctx(r);
     if (ctx) {
         return ctx;
     }
 
-    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_attest_ctx_t));
+    r = r->main;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_attest_ctx_t));
     if (ctx == NULL) {
         return NULL;
     }
@@ -44,11 +81,21 @@ ngx_http_attest_get_ctx(ngx_http_request_t *r)
      *     ctx->verdict = NGX_HTTP_ATTEST_VERDICT_NONE;
      *     ctx->verdict_reason = ATTEST_OK;
      *     ctx->state = NGX_HTTP_ATTEST_STATE_PASS;
+     *     ctx->mode = NGX_HTTP_ATTEST_MODE_OFF;
      */
 
     ctx->attestation_reason = ATTEST_ATTESTATION_UNAVAILABLE;
 
-    ngx_http_set_ctx(r->main, ctx, ngx_http_attest_module);
+    /* frees the core's hash and stream state, and finds ctx again */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_attest_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_attest_module);
 
     return ctx;
 }
@@ -68,24 +115,6 @@ ngx_http_attest_cleanup(void *data)
         attest_sse_free(ctx->sse);
         ctx->sse = NULL;
     }
-}
-
-
-/* frees the core's hash and stream state with the request */
-ngx_int_t
-ngx_http_attest_add_cleanup(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_attest_cleanup;
-    cln->data = ctx;
-
-    return NGX_OK;
 }
 
 
@@ -242,7 +271,8 @@ ngx_http_attest_push_verdict(ngx_http_request_t *r,
 
 /*
  * The log phase, ahead of the access log: a stream still being verified
- * when its request ends never reached its end, the upstream cut it.  The
+ * when its request ends never reached its end: the client closed its
+ * connection (client_closed), or the upstream cut the stream.  The
  * final verdict is counted in the zone for attest_metrics.
  */
 ngx_int_t
@@ -255,7 +285,7 @@ ngx_http_attest_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
+    ctx = ngx_http_attest_find_ctx(r);
 
     if (ctx == NULL) {
         return NGX_OK;
@@ -264,8 +294,11 @@ ngx_http_attest_log_handler(ngx_http_request_t *r)
     if (ctx->state == NGX_HTTP_ATTEST_STATE_STREAM
         && ctx->verdict == NGX_HTTP_ATTEST_VERDICT_NONE)
     {
+        /* the client went away, or the upstream did */
         ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
-                                    ATTEST_STREAM_TRUNCATED);
+                                    r->connection->error
+                                    ? ATTEST_CLIENT_CLOSED
+                                    : ATTEST_STREAM_TRUNCATED);
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);

@@ -24,6 +24,8 @@ static void ngx_http_attest_fetch_verify(ngx_http_request_t *r,
     ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_deny(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_redirect_check(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_wait(ngx_http_request_t *r);
 static void ngx_http_attest_wait_handler(ngx_http_request_t *r);
 
@@ -41,6 +43,12 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    ctx = ngx_http_attest_find_ctx(r);
+
+    if (ctx && ctx->redirected && ctx->mode != NGX_HTTP_ATTEST_MODE_OFF) {
+        return ngx_http_attest_redirect_check(r, ctx);
+    }
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
     if (alcf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
@@ -51,6 +59,8 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->mode = alcf->mode;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "attest: precontent handler \"%V\", started %ud, "
@@ -69,6 +79,18 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
             if (ngx_http_complex_value(r, alcf->key, &ctx->key) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
+        }
+
+        if (ctx->key.len > NGX_HTTP_ATTEST_KEY_MAX) {
+            /* before any fetch or zone write: a client may choose keys */
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "attest: attest_key value of %uz bytes refused, "
+                          "more than %d", ctx->key.len,
+                          NGX_HTTP_ATTEST_KEY_MAX);
+
+            ctx->key.len = 0;
+            ctx->decided = 1;
+            ctx->attestation_reason = ATTEST_KEY_TOO_LONG;
         }
 
         /* entries are per policy: see ngx_http_attest_policy_id() */
@@ -139,6 +161,36 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
     if (ctx->attested || alcf->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
         return NGX_DECLINED;
     }
+
+    return ngx_http_attest_deny(r, ctx);
+}
+
+
+/*
+ * An attested request redirected internally (an upstream's
+ * X-Accel-Redirect, try_files): in enforce mode it ends here with the 502,
+ * before it reaches another upstream; an error page (error_page) goes on,
+ * and report mode goes on to be marked by the header filter.
+ */
+static ngx_int_t
+ngx_http_attest_redirect_check(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    if (ctx->mode == NGX_HTTP_ATTEST_MODE_REPORT
+        || r->err_status >= NGX_HTTP_BAD_REQUEST
+        || ctx->state == NGX_HTTP_ATTEST_STATE_REPLACE
+        || ctx->header_sent)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "attest: request for key \"%V\" failed: %s: internal "
+                  "redirect to \"%V\" out of an attested location",
+                  &ctx->key, attest_reason_name(ATTEST_INTERNAL_REDIRECT),
+                  &r->uri);
+
+    ctx->attestation_reason = ATTEST_INTERNAL_REDIRECT;
 
     return ngx_http_attest_deny(r, ctx);
 }
@@ -415,14 +467,14 @@ ngx_http_attest_fetch_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         size += ngx_buf_size(cl->buf);
     }
 
-    if (!ctx->fetch_too_big
-        && ctx->fetch_size + size
-           > (off_t) clcf->subrequest_output_buffer_size)
-    {
-        ctx->fetch_too_big = 1;
-    }
+    /* counted until too big; from the header, the length it announced */
+    if (!ctx->fetch_too_big) {
+        ctx->fetch_size += size;
 
-    ctx->fetch_size += size;
+        if (ctx->fetch_size > (off_t) clcf->subrequest_output_buffer_size) {
+            ctx->fetch_too_big = 1;
+        }
+    }
 
     if (ctx->fetch_too_big) {
         for (cl = in; cl; cl = cl->next) {

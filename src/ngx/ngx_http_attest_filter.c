@@ -29,7 +29,15 @@ static ngx_int_t ngx_http_attest_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_attest_signed_header(ngx_http_request_t *r,
     ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_status(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_redirected(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_unverified(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_fail(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, attest_reason_t reason, const char *detail);
+static ngx_int_t ngx_http_attest_refuse(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, attest_reason_t reason, const char *detail);
 static ngx_int_t ngx_http_attest_replace_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
@@ -144,6 +152,49 @@ ngx_http_attest_is_sse(ngx_http_request_t *r)
 }
 
 
+/* NGX_OK: no Content-Encoding header but "identity", however many */
+static ngx_int_t
+ngx_http_attest_encoded(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1) != 0)
+        {
+            continue;
+        }
+
+        if (!(h[i].value.len == 8
+              && ngx_strncasecmp(h[i].value.data, (u_char *) "identity", 8)
+                 == 0))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_attest_header_filter(ngx_http_request_t *r)
 {
@@ -155,10 +206,6 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
 
         if (ctx && ctx->fetch_sr == r) {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "attest: fetch header filter, status %ui",
-                           r->headers_out.status);
-
             ngx_http_attest_fetch_header(r, ctx);
         }
 
@@ -166,6 +213,14 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    ctx = ngx_http_attest_find_ctx(r);
+
+    if (ctx && ctx->redirected && ctx->mode != NGX_HTTP_ATTEST_MODE_OFF) {
+        /* wherever a redirect took it, an attested request stays one */
+        ngx_http_attest_remove_spoofed(r, alcf);
+        return ngx_http_attest_redirected(r, ctx);
+    }
 
     if (alcf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         return ngx_http_next_header_filter(r);
@@ -176,10 +231,9 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "attest: header filter, status %ui, state %ui, "
-                   "attested %ud", r->headers_out.status, ctx->state,
-                   ctx->attested);
+    if (ctx->mode == NGX_HTTP_ATTEST_MODE_OFF) {
+        ctx->mode = alcf->mode;
+    }
 
     ngx_http_attest_remove_spoofed(r, alcf);
 
@@ -192,15 +246,10 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (r->headers_out.status != NGX_HTTP_OK) {
-        ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_UNVERIFIED,
-                                    ATTEST_UPSTREAM_STATUS);
-
-        if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_next_header_filter(r);
+    if (r->headers_out.status != NGX_HTTP_OK
+        || r->http_version == NGX_HTTP_VERSION_9)
+    {
+        return ngx_http_attest_status(r, ctx);
     }
 
     if (!ctx->attested) {
@@ -208,12 +257,8 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
                                     "no verified attestation");
     }
 
-    if (r->headers_out.content_encoding
-        && r->headers_out.content_encoding->hash
-        && !(r->headers_out.content_encoding->value.len == 8
-             && ngx_strncasecmp(r->headers_out.content_encoding->value.data,
-                                (u_char *) "identity", 8) == 0))
-    {
+    rc = ngx_http_attest_encoded(r);
+    if (rc != NGX_OK) {
         return ngx_http_attest_fail(r, ctx, ATTEST_BODY_ENCODED,
                                     "upstream sent Content-Encoding");
     }
@@ -228,6 +273,126 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_attest_signed_header(r, alcf, ctx);
+}
+
+
+/*
+ * nginx answers the client as HTTP/0.9 when the upstream's status line
+ * does not parse ("upstream sent no valid HTTP/1.0 header"): the proxy
+ * sets r->http_version to 0.9 and leaves the upstream's status unset, and
+ * the upstream's bytes would go out verbatim, with no status line of
+ * ours.  The client's own version is restored so that our 502 can go out.
+ */
+static ngx_int_t
+ngx_http_attest_http09(ngx_http_request_t *r)
+{
+    if (r->http_version != NGX_HTTP_VERSION_9 || r->upstream == NULL) {
+        return 0;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        r->http_version = NGX_HTTP_VERSION_20;
+        return 1;
+    }
+#endif
+
+    if (r->http_protocol.len) {
+        /* a client of HTTP/1.0 or later */
+        r->http_version = r->http_major * 1000 + r->http_minor;
+        return 1;
+    }
+
+    /* an HTTP/0.9 client: only an upstream without a status line */
+    return r->upstream->headers_in.status_n == 0;
+}
+
+
+/*
+ * Only a verified 200 carries content.  1xx (which clients take as
+ * informational, reading what follows as the response) and HTTP/0.9 are
+ * framing no verdict can travel with: refused in either mode.  Another
+ * 2xx or a 3xx is refused in enforce mode and marked in report mode; a
+ * 4xx or 5xx carries the upstream's error, not output, and passes marked.
+ */
+static ngx_int_t
+ngx_http_attest_status(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_uint_t  status;
+
+    if (ngx_http_attest_http09(r)) {
+        return ngx_http_attest_refuse(r, ctx, ATTEST_UPSTREAM_HTTP09,
+                                      "upstream sent no valid HTTP/1.0 "
+                                      "header");
+    }
+
+    status = r->headers_out.status;
+
+    if (status < NGX_HTTP_OK) {
+        if (r->upstream) {
+            /* a 101 would turn the connection into a raw tunnel */
+            r->upstream->upgrade = 0;
+        }
+
+        return ngx_http_attest_refuse(r, ctx,
+                                      ATTEST_UPSTREAM_STATUS_UNEXPECTED,
+                                      "upstream sent a 1xx status");
+    }
+
+    if (status < NGX_HTTP_BAD_REQUEST
+        && ctx->mode == NGX_HTTP_ATTEST_MODE_ENFORCE)
+    {
+        return ngx_http_attest_fail(r, ctx,
+                                    ATTEST_UPSTREAM_STATUS_UNEXPECTED,
+                                    "only a verified 200 carries content");
+    }
+
+    return ngx_http_attest_unverified(r, ctx);
+}
+
+
+/* an answer that is no inference output, marked as such */
+static ngx_int_t
+ngx_http_attest_unverified(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_UNVERIFIED,
+                                ATTEST_UPSTREAM_STATUS);
+
+    ctx->header_sent = 1;
+
+    if (ngx_http_attest_add_status_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * A request that entered an attested location and was redirected
+ * internally (X-Accel-Redirect, error_page, try_files): only an error
+ * status may end it; anything else is refused, or marked in report mode.
+ */
+static ngx_int_t
+ngx_http_attest_redirected(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    if (ctx->state == NGX_HTTP_ATTEST_STATE_REPLACE) {
+        return ngx_http_attest_replace_header(r, ctx);
+    }
+
+    if (ctx->header_sent) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ngx_http_attest_http09(r);
+
+    if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_attest_unverified(r, ctx);
+    }
+
+    return ngx_http_attest_fail(r, ctx, ATTEST_INTERNAL_REDIRECT,
+                                "internal redirect out of an attested "
+                                "location");
 }
 
 
@@ -264,13 +429,9 @@ ngx_http_attest_signed_header(ngx_http_request_t *r,
                                     "Content-Length over attest_body_max");
     }
 
+    /* the context's pool cleanup frees it */
     ctx->hash = attest_jsonhash_new();
-    if (ctx->hash == NULL || ngx_http_attest_add_cleanup(r, ctx) != NGX_OK) {
-        if (ctx->hash) {
-            attest_jsonhash_free(ctx->hash);
-            ctx->hash = NULL;
-        }
-
+    if (ctx->hash == NULL) {
         return NGX_ERROR;
     }
 
@@ -296,17 +457,13 @@ static ngx_int_t
 ngx_http_attest_fail(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     attest_reason_t reason, const char *detail)
 {
-    ngx_http_attest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
-
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "attest: response for key \"%V\" failed: %s: %s",
                   &ctx->key, attest_reason_name(reason), detail);
 
     ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED, reason);
 
-    if (alcf->mode == NGX_HTTP_ATTEST_MODE_ENFORCE) {
+    if (ctx->mode != NGX_HTTP_ATTEST_MODE_REPORT) {
         ctx->state = NGX_HTTP_ATTEST_STATE_REPLACE;
         return ngx_http_attest_replace_header(r, ctx);
     }
@@ -322,11 +479,29 @@ ngx_http_attest_fail(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 }
 
 
+/* a failure no mode may pass on: framing that carries no verdict */
+static ngx_int_t
+ngx_http_attest_refuse(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    attest_reason_t reason, const char *detail)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "attest: response for key \"%V\" refused: %s: %s",
+                  &ctx->key, attest_reason_name(reason), detail);
+
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED, reason);
+
+    ctx->state = NGX_HTTP_ATTEST_STATE_REPLACE;
+
+    return ngx_http_attest_replace_header(r, ctx);
+}
+
+
 static ngx_int_t
 ngx_http_attest_replace_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx)
 {
-    ngx_buf_t  *b;
+    ngx_buf_t        *b;
+    ngx_table_elt_t  *h;
 
     if (ngx_http_attest_error_body(r, ctx->verdict_reason, &b) != NGX_OK) {
         return NGX_ERROR;
@@ -342,6 +517,19 @@ ngx_http_attest_replace_header(ngx_http_request_t *r,
 
     r->headers_out.content_length_n = b->last - b->pos;
     r->allow_ranges = 0;
+
+    /* the OpenAI SDKs retry a 502 unless told not to: it would not help */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "x-should-retry");
+    ngx_str_set(&h->value, "false");
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
 
     ctx->body = NULL;
     ctx->body_buf = b;

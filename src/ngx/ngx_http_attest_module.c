@@ -44,6 +44,12 @@ static ngx_conf_post_t  ngx_http_attest_digest_post = {
 };
 
 
+/* a line must hold at least a signature event's data line */
+static ngx_conf_num_bounds_t  ngx_http_attest_line_max_bounds = {
+    ngx_conf_check_num_bounds, 1024, 64 * 1024 * 1024
+};
+
+
 /* which root a directive loads: cmd->post of attest_gpu_root and _cpu_ */
 static ngx_uint_t  ngx_http_attest_gpu_root = 1;
 static ngx_uint_t  ngx_http_attest_cpu_root = 0;
@@ -142,6 +148,20 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_attest_loc_conf_t, sse_signature),
       &ngx_http_attest_sse_signature },
+
+    { ngx_string("attest_sse_line_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, sse_line_max),
+      &ngx_http_attest_line_max_bounds },
+
+    { ngx_string("attest_stream_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, stream_hold),
+      NULL },
 
     { ngx_string("attest_gpu"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -311,6 +331,8 @@ ngx_http_attest_create_loc_conf(ngx_conf_t *cf)
     conf->report_max = NGX_CONF_UNSET_SIZE;
     conf->status_header.len = NGX_CONF_UNSET_SIZE;
     conf->sse_signature = NGX_CONF_UNSET_UINT;
+    conf->sse_line_max = NGX_CONF_UNSET_SIZE;
+    conf->stream_hold = NGX_CONF_UNSET;
 
     conf->gpu = NGX_CONF_UNSET_UINT;
     conf->gpu_root = NGX_CONF_UNSET_PTR;
@@ -522,6 +544,9 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_uint_value(conf->sse_signature, prev->sse_signature,
                               NGX_HTTP_ATTEST_SSE_STRIP);
+    ngx_conf_merge_size_value(conf->sse_line_max, prev->sse_line_max,
+                              64 * 1024);
+    ngx_conf_merge_value(conf->stream_hold, prev->stream_hold, 0);
 
     ngx_conf_merge_uint_value(conf->gpu, prev->gpu, ATTEST_EVIDENCE_OFF);
 

@@ -151,6 +151,8 @@ typedef struct {
     size_t                      report_max;
     ngx_str_t                   status_header;   /* empty: "off" */
     ngx_uint_t                  sse_signature;
+    size_t                      sse_line_max;
+    ngx_flag_t                  stream_hold;
 
     ngx_uint_t                  gpu;
     ngx_str_t                   gpu_root_file;
@@ -189,6 +191,11 @@ typedef struct {
     unsigned                    fetch_too_big:1;
     unsigned                    leased:1;
     unsigned                    decided:1;
+    /* found again through its pool cleanup after an internal redirect */
+    unsigned                    redirected:1;
+
+    /* the mode of the attested location the request entered */
+    ngx_uint_t                  mode;
     unsigned                    looked_up:1;
 
     /* why there is no verified attestation (ATTEST_OK: there is one) */
@@ -224,7 +231,21 @@ typedef struct {
     unsigned                    sse_tail_sent:1;  /* blank after [DONE] */
     unsigned                    sse_trailer:1;
     unsigned                    sse_closed:1;
+    unsigned                    sse_hold:1;       /* attest_stream_hold */
+    unsigned                    sse_open:1;       /* an event was begun */
+    unsigned                    sse_line_max:1;   /* the line cap is
+                                                     attest_sse_line_max */
+
+    /* attest_stream_hold: what is held until the verdict */
+    ngx_chain_t                *held;
+    ngx_chain_t               **held_last;
+    ngx_buf_t                  *held_buf;
+    size_t                      held_size;
 } ngx_http_attest_ctx_t;
+
+
+/* attest_key values longer than this are refused (key_too_long) */
+#define NGX_HTTP_ATTEST_KEY_MAX           256
 
 
 extern ngx_module_t  ngx_http_attest_module;
@@ -253,9 +274,8 @@ ngx_int_t ngx_http_attest_zone_keys(ngx_shm_zone_t *shm_zone,
 ngx_msec_int_t ngx_http_attest_now(void);
 
 /* the request's context and verdict (uses zone) */
+ngx_http_attest_ctx_t *ngx_http_attest_find_ctx(ngx_http_request_t *r);
 ngx_http_attest_ctx_t *ngx_http_attest_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_attest_add_cleanup(ngx_http_request_t *r,
-    ngx_http_attest_ctx_t *ctx);
 void ngx_http_attest_set_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_uint_t verdict, attest_reason_t reason);
 u_char *ngx_http_attest_verdict_text(ngx_http_attest_ctx_t *ctx, u_char *buf,

@@ -9,9 +9,22 @@
  * comment line before [DONE] when verified or in report mode, an
  * OpenAI-shaped error event and no [DONE] when enforcing a failure.
  *
- * The core's accumulator keeps the protocol's state and gives the verdict
- * (attest_sse_finish); here each line is only passed, dropped or
- * answered, and the chain to send is handed back to the filter.
+ * The core's accumulator keeps the protocol's state, judges each line as
+ * an SSE client would read it, and gives the verdict (attest_sse_finish);
+ * here each line is only passed, dropped or answered, and the chain to
+ * send is handed back to the filter.  A line the core finds a client
+ * would read otherwise (a bare CR, a BOM, a field outside the protocol,
+ * data outside the hash) fails the stream in enforce mode and marks it in
+ * report mode; an upstream comment in the form of our verdict is dropped.
+ *
+ * With attest_stream_hold, the output is held (up to attest_body_max)
+ * until the verdict, then sent at once; an enforced failure drops it and
+ * sends the error event alone.
+ *
+ * Memory per stream: the core's partial line (up to the smaller of
+ * attest_sse_line_max and attest_body_max) and signature JSON (8 KB), the
+ * output buffers in flight (4 KB each), and with attest_stream_hold the
+ * held output (up to attest_body_max).
  */
 
 #include "ngx_http_attest_module.h"
@@ -37,6 +50,14 @@ static ngx_int_t ngx_http_attest_sse_emit(ngx_http_request_t *r,
 static ngx_int_t ngx_http_attest_sse_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
     attest_reason_t reason, const char *detail);
+static ngx_int_t ngx_http_attest_sse_error(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
+    attest_reason_t reason);
+static ngx_uint_t ngx_http_attest_sse_holding(ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_sse_hold(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o);
+static ngx_int_t ngx_http_attest_sse_cut(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o);
 static ngx_int_t ngx_http_attest_sse_end(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o);
 static ngx_int_t ngx_http_attest_sse_buf(ngx_http_request_t *r,
@@ -83,17 +104,21 @@ ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "attest: stream header");
 
+    size_t                       max;
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
-    ctx->sse = attest_sse_new(alcf->body_max);
-    if (ctx->sse == NULL || ngx_http_attest_add_cleanup(r, ctx) != NGX_OK) {
-        if (ctx->sse) {
-            attest_sse_free(ctx->sse);
-            ctx->sse = NULL;
-        }
+    /* one line is bounded by both; the smaller one names the failure */
+    ctx->sse_line_max = (alcf->sse_line_max <= alcf->body_max);
+    max = ctx->sse_line_max ? alcf->sse_line_max : alcf->body_max;
 
+    /* the context's pool cleanup frees it */
+    ctx->sse = attest_sse_new(max);
+    if (ctx->sse == NULL) {
         return NGX_ERROR;
     }
+
+    ctx->sse_hold = alcf->stream_hold;
 
     ctx->state = NGX_HTTP_ATTEST_STATE_STREAM;
     ctx->header_sent = 1;
@@ -177,6 +202,10 @@ ngx_http_attest_sse_emit(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     size_t      n;
     ngx_buf_t  *b;
 
+    if (ctx->sse_hold && !ctx->sse_verdict_sent) {
+        ctx->held_size += len;
+    }
+
     while (len) {
         b = o->buf;
 
@@ -203,12 +232,8 @@ static ngx_int_t
 ngx_http_attest_sse_verdict(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_http_attest_sse_out_t *o, attest_reason_t reason, const char *detail)
 {
-    u_char                      *p, line[256];
-    char                         addr[43];
-    ngx_buf_t                   *b;
-    ngx_http_attest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+    u_char  *p, line[256];
+    char     addr[43];
 
     ctx->sse_verdict_sent = 1;
 
@@ -230,7 +255,7 @@ ngx_http_attest_sse_verdict(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
                                 reason);
 
-    if (alcf->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
+    if (ctx->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
         p = ngx_snprintf(line, sizeof(line),
                          ": attest status=failed reason=%s\n\n",
                          attest_reason_name(reason));
@@ -238,8 +263,33 @@ ngx_http_attest_sse_verdict(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         return ngx_http_attest_sse_emit(r, ctx, o, line, p - line);
     }
 
+    if (ctx->sse_hold) {
+        /* nothing held goes out: the client sees the error alone */
+        o->out = NULL;
+        o->last = &o->out;
+        o->buf = NULL;
+    }
+
     /* enforce: an error event the OpenAI SDKs raise, and nothing more */
+    return ngx_http_attest_sse_error(r, ctx, o, reason);
+}
+
+
+/* the error event the OpenAI SDKs raise; the stream ends after it */
+static ngx_int_t
+ngx_http_attest_sse_error(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o, attest_reason_t reason)
+{
+    ngx_buf_t  *b;
+
     if (ngx_http_attest_error_body(r, reason, &b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* an event the client has begun must not take the error's data */
+    if (ctx->sse_open
+        && ngx_http_attest_sse_emit(r, ctx, o, (u_char *) "\n", 1) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -305,6 +355,12 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     o.last = &o.out;
     o.buf = NULL;
 
+    if (ngx_http_attest_sse_holding(ctx) && ctx->held) {
+        o.out = ctx->held;
+        o.last = ctx->held_last;
+        o.buf = ctx->held_buf;
+    }
+
     last = 0;
     flush = 0;
 
@@ -325,6 +381,27 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         }
     }
 
+    if (!last && flush && ngx_http_attest_sse_cut(r, ctx, &o) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_attest_sse_holding(ctx)
+        && ngx_http_attest_sse_hold(r, ctx, &o) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_attest_sse_holding(ctx) && !last) {
+        /* held: only a flush goes on, the upstream's head needs it */
+        ctx->held = o.out;
+        ctx->held_last = o.last;
+        ctx->held_buf = o.buf;
+
+        o.out = NULL;
+        o.last = &o.out;
+        o.buf = NULL;
+    }
+
     if (ngx_http_attest_sse_close(r, ctx, &o, last, flush) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -332,6 +409,96 @@ ngx_http_attest_sse_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     *out = o.out;
 
     return NGX_OK;
+}
+
+
+/* attest_stream_hold on, and no verdict yet */
+static ngx_uint_t
+ngx_http_attest_sse_holding(ngx_http_attest_ctx_t *ctx)
+{
+    return ctx->sse_hold && !ctx->sse_verdict_sent
+           && ctx->state == NGX_HTTP_ATTEST_STATE_STREAM;
+}
+
+
+/* the held output over attest_body_max: fail, or (report) stop holding */
+static ngx_int_t
+ngx_http_attest_sse_hold(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o)
+{
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (ctx->held_size <= alcf->body_max) {
+        return NGX_OK;
+    }
+
+    if (ctx->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
+        /* marked, and what was held goes out now */
+        if (ctx->verdict != NGX_HTTP_ATTEST_VERDICT_FAILED) {
+            ngx_http_attest_set_verdict(r, ctx,
+                                        NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                        ATTEST_BODY_TOO_LARGE);
+        }
+
+        ctx->sse_hold = 0;
+        return NGX_OK;
+    }
+
+    return ngx_http_attest_sse_verdict(r, ctx, o, ATTEST_BODY_TOO_LARGE,
+                                       "held stream over attest_body_max");
+}
+
+
+/*
+ * The upstream went away before the stream's end (cut, timed out): nginx
+ * flushes what it has before it closes the client's connection, so the
+ * client still learns why, as an error event, where the connection
+ * allows.  The flush that tells is the one after the upstream connection
+ * was closed.
+ */
+static ngx_int_t
+ngx_http_attest_sse_cut(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_sse_out_t *o)
+{
+    u_char  *p, line[128];
+
+    if (r->upstream == NULL || r->upstream->peer.connection != NULL
+        || r->connection->error || ctx->sse_verdict_sent
+        || ctx->state != NGX_HTTP_ATTEST_STATE_STREAM)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "attest: stream for key \"%V\" failed: %s: the upstream "
+                  "closed before the end of the stream", &ctx->key,
+                  attest_reason_name(ATTEST_STREAM_TRUNCATED));
+
+    ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                ATTEST_STREAM_TRUNCATED);
+
+    ctx->sse_verdict_sent = 1;
+    ctx->sse_closed = 1;     /* no last buffer: the response was cut */
+
+    if (ctx->sse_hold) {
+        o->out = NULL;
+        o->last = &o->out;
+        o->buf = NULL;
+    }
+
+    if (ctx->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
+        p = ngx_snprintf(line, sizeof(line),
+                         ": attest status=failed reason=%s\n\n",
+                         attest_reason_name(ATTEST_STREAM_TRUNCATED));
+
+        if (ngx_http_attest_sse_emit(r, ctx, o, line, p - line) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_attest_sse_error(r, ctx, o, ATTEST_STREAM_TRUNCATED);
 }
 
 
@@ -379,7 +546,7 @@ ngx_http_attest_sse_overlong(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
     attest_sse_line_t *line, u_char *start, ngx_buf_t *b)
 {
-    attest_err_t  err;
+    attest_reason_t  reason;
 
     if (attest_sse_done(ctx->sse)) {
         /* after [DONE]: dropped like any other line */
@@ -387,12 +554,15 @@ ngx_http_attest_sse_overlong(ngx_http_request_t *r,
     }
 
     if (!ctx->sse_verdict_sent) {
-        attest_err_clear(&err);
-        attest_fail(&err, ATTEST_BODY_TOO_LARGE,
-                    "stream line longer than attest_body_max");
+        reason = ctx->sse_line_max ? ATTEST_STREAM_LINE_TOO_LONG
+                                   : ATTEST_BODY_TOO_LARGE;
 
-        if (ngx_http_attest_sse_verdict(r, ctx, o, ATTEST_BODY_TOO_LARGE,
-                                        err.detail)
+        if (ngx_http_attest_sse_verdict(r, ctx, o, reason,
+                                        ctx->sse_line_max
+                                        ? "stream line longer than "
+                                          "attest_sse_line_max"
+                                        : "stream line longer than "
+                                          "attest_body_max")
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -433,6 +603,11 @@ ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 
+    if (line->spoof) {
+        /* the only verdict comment a client sees is ours */
+        return NGX_OK;
+    }
+
     if (attest_sse_done(ctx->sse) && ctx->sse_verdict_sent) {
         /* after [DONE] and its verdict only the blank line ending it goes */
         if (line->type == ATTEST_SSE_BLANK && !ctx->sse_tail_sent) {
@@ -444,47 +619,44 @@ ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         return NGX_OK;
     }
 
+    if (line->reason != ATTEST_OK) {
+        /* a client would read this line otherwise than the agent signed */
+        if (ctx->mode != NGX_HTTP_ATTEST_MODE_REPORT) {
+            return ngx_http_attest_sse_verdict(r, ctx, o, line->reason,
+                                               "a line an SSE client reads "
+                                               "outside the signed stream");
+        }
+
+        if (ctx->verdict != NGX_HTTP_ATTEST_VERDICT_FAILED) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "attest: stream for key \"%V\" failed: %s: a "
+                          "line an SSE client reads outside the signed "
+                          "stream", &ctx->key,
+                          attest_reason_name(line->reason));
+
+            ngx_http_attest_set_verdict(r, ctx,
+                                        NGX_HTTP_ATTEST_VERDICT_FAILED,
+                                        line->reason);
+        }
+    }
+
     drop = line->in_sig && alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP;
 
-    switch (line->type) {
-
-    case ATTEST_SSE_DONE:
+    if (line->type == ATTEST_SSE_DONE) {
         if (ngx_http_attest_sse_end(r, ctx, o) != NGX_OK) {
             return NGX_ERROR;
         }
 
         /* an enforced failure ends the stream without [DONE] */
         drop = (ctx->state != NGX_HTTP_ATTEST_STATE_STREAM);
-        break;
-
-    case ATTEST_SSE_OTHER:
-        /*
-         * "data:x" or a bare "data" is data to an SSE client but outside
-         * the agent's hash: never let it through unsigned
-         */
-        if (line->in_sig || line->len < 4
-            || ngx_strncmp(line->data, "data", 4) != 0)
-        {
-            break;
-        }
-
-        if (alcf->mode == NGX_HTTP_ATTEST_MODE_REPORT) {
-            ngx_http_attest_set_verdict(r, ctx,
-                                        NGX_HTTP_ATTEST_VERDICT_FAILED,
-                                        ATTEST_BODY_MISMATCH);
-            break;
-        }
-
-        return ngx_http_attest_sse_verdict(r, ctx, o, ATTEST_BODY_MISMATCH,
-                                           "data line outside the signed "
-                                           "hash");
-
-    default:
-        break;
     }
 
     if (drop) {
         return NGX_OK;
+    }
+
+    if (line->type != ATTEST_SSE_COMMENT) {
+        ctx->sse_open = (line->type != ATTEST_SSE_BLANK);
     }
 
     return ngx_http_attest_sse_emit(r, ctx, o, line->data, line->len);

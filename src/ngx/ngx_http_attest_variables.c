@@ -93,7 +93,7 @@ ngx_http_attest_variable(ngx_http_request_t *r,
     ngx_int_t               rc;
     ngx_http_attest_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
+    ctx = ngx_http_attest_find_ctx(r);
 
     if (ctx == NULL) {
         v->not_found = 1;
