@@ -9,6 +9,9 @@
 #                 OpenAI Node SDK for t/40-openai-sdk.t (npm, t/node)
 #   make demo     a local attested upstream behind nginx, two requests
 #                 (KEEP=1 leaves it running; make demo-stop stops it)
+#   make test-valgrind  a subset of the nginx tests with nginx's master and
+#                 workers under valgrind; fails on an invalid access or a
+#                 module leak (VALGRIND_TESTS picks the tests)
 #   make bench    benchmarks against plain proxy_pass (bench/)
 #   make bench-core  microbenchmarks of Keccak-256 and the response hash
 #   make fuzz     the libFuzzer targets for 20 s each (setup-deps.sh fuzz)
@@ -42,7 +45,8 @@ TDEPS_STAMP := $(BUILD)/.deps-test
 FDEPS_STAMP := $(BUILD)/.deps-fuzz
 
 .PHONY: all deps test-deps fuzz-deps module tool unit vectors test demo \
-        demo-stop bench bench-core fuzz install clean node-deps
+        demo-stop bench bench-core fuzz install clean node-deps \
+        test-valgrind
 
 all: deps module tool unit
 
@@ -126,6 +130,17 @@ $(NODE_STAMP): $(NODE_DIR)/package.json \
 # build/bin first on PATH: promtool when it was unpacked there
 test: all test-deps vectors
 	PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" $(PROVE) -f $(UNIT_BINS) t/*.t
+
+# nginx under valgrind (t/lib/AttestTest.pm honours ATTEST_VALGRIND=DIR):
+# the tests must pass and scripts/valgrind-check.pl must find no invalid
+# read, write or free and no error or definite leak in the module
+VALGRIND_TESTS ?= t/10-gateway.t t/60-adversary.t t/61-adversary-sse.t
+VALGRIND_DIR   := $(BUILD)/valgrind/nginx
+
+test-valgrind: all test-deps vectors
+	rm -rf $(VALGRIND_DIR)
+	ATTEST_VALGRIND=$(CURDIR)/$(VALGRIND_DIR) $(PROVE) $(VALGRIND_TESTS); \
+	    rc=$$?; perl scripts/valgrind-check.pl $(VALGRIND_DIR) && exit $$rc
 
 demo: all $(TDEPS_STAMP)
 	./scripts/demo.sh $(if $(KEEP),--keep)

@@ -24,7 +24,7 @@ use IO::Select;
 use IO::Socket::INET;
 
 plan skip_all => 'module not built (make)' unless module_built();
-plan tests => 1172;
+plan tests => 1188;
 
 # this file's nginx config, as every gateway here runs it;
 # AttestConf::fill puts in the agent's port and the %%NAMES%% a test

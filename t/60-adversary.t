@@ -131,8 +131,7 @@ for my $c (@STATUS) {
     (my $code) = $bend =~ /status=(\d+)/;
     my $r = ask($ngx{enforce}, mitm => $bend, headers => $h);
     never_verified_bent($r, "enforce: $code");
-    TODO: {
-        local $TODO = 'issue 13 item 1: only a verified 200 carries content';
+    {
         is_refused($r, 'upstream_status_unexpected', "enforce: $code");
     }
     my $p = ask($ngx{report}, mitm => $bend, headers => $h);
@@ -160,15 +159,13 @@ for my $code (100, 102, 103) {
     for my $bend ("status=$code,smuggle", "status=$code,alter") {
         my $r = ask($ngx{enforce}, mitm => $bend);
         if ($bend =~ /smuggle/) {
-            TODO: {
-                local $TODO = 'issue 15 item 1: the smuggled 200 goes out';
+            {
                 never_verified_bent($r, "enforce: $bend");
             }
         } else {
             never_verified_bent($r, "enforce: $bend");
         }
-        TODO: {
-            local $TODO = 'issue 15 item 1: a 1xx is replaced by the 502';
+        {
             is_refused($r, 'upstream_status_unexpected', "enforce: $bend");
             unlike($r->{raw}, qr/^HTTP\/1\.1 1\d\d/,
                    "enforce: $bend: no 1xx status line to the client");
@@ -177,9 +174,7 @@ for my $code (100, 102, 103) {
         unlike($p->{raw}, qr/X-Attestation-Status: verified/i,
                "report: $bend: no forged verified verdict")
             if $bend !~ /smuggle/;
-        TODO: {
-            local $TODO = 'issue 15 item 1: no smuggled response in report '
-                        . 'mode either';
+        {
             unlike($p->{raw}, qr/X-Attestation-Status: verified/i,
                    "report: $bend: no forged verified verdict")
                 if $bend =~ /smuggle/;
@@ -198,9 +193,7 @@ for my $mode (qw(enforce report)) {
                   'http09=tab,alter', 'http09=nostatus,alter') {
         my ($how) = $bend =~ /http09=(\w+)/;
         my $r = ask($ngx{$mode}, mitm => $bend);
-        TODO: {
-            local $TODO = 'issue 15 item 2: HTTP/0.9 ends without a byte '
-                        . 'sent';
+        {
             unlike($r->{raw}, qr/ALTERED|X-Attestation-Status: verified/i,
                    "$mode: http09 $how: not one byte of it sent");
             ok($r->{raw} eq '' || $r->{raw} =~ /^HTTP\/1\.1 5\d\d /,
@@ -216,14 +209,11 @@ for my $mode (qw(enforce report)) {
 
 for my $target ('/unattested/x', '/v1/models', '/_attestation') {
     my $r = ask($ngx{enforce}, mitm => "accel=$target");
-    TODO: {
-        local $TODO = 'issue 13 item 3: no internal redirect out of an '
-                    . 'attested location';
+    {
         is_refused($r, 'internal_redirect', "enforce: accel $target");
     }
     my $p = ask($ngx{report}, mitm => "accel=$target");
-    TODO: {
-        local $TODO = 'issue 13 item 3: report mode marks the redirect';
+    {
         is(verdict_list($p), 'failed; reason=internal_redirect',
            "report: accel $target: one verdict, internal_redirect");
     }
@@ -250,8 +240,7 @@ for my $mode (qw(enforce report)) {
        "$mode: gzip then identity: status");
     isnt(verdict_list($r), 'verified', "$mode: gzip then identity: not "
          . 'verified');
-    TODO: {
-        local $TODO = 'issue 13 item 6: every Content-Encoding is checked';
+    {
         is(verdict_list($r), 'failed; reason=body_encoded',
            "$mode: gzip then identity: body_encoded");
     }
@@ -263,8 +252,7 @@ for my $mode (qw(enforce report)) {
     my $before = $agent->stats->{attestation};
     my $r = ask($ngx{enforce}, key => 'K' x 300);
     my $fetched = $agent->stats->{attestation} - $before;
-    TODO: {
-        local $TODO = 'issue 13 item 6: attest_key over 256 bytes refused';
+    {
         is_refused($r, 'key_too_long', 'enforce: a 300-byte key');
         is($fetched, 0, 'enforce: a 300-byte key: no fetch');
     }
@@ -455,8 +443,7 @@ SKIP: {
         };
         # HTTP/2 frames cannot carry a 1xx body: nothing goes out today
         $clean->() if $bend =~ /smuggle/;
-        TODO: {
-            local $TODO = 'issues 13 and 15: bypasses over HTTP/2 too';
+        {
             is($r->{status}, 502, "h2 enforce: $bend: 502");
             $clean->() unless $bend =~ /smuggle/;
             like($r->{verdicts}, qr/^failed; reason=\w+$/,
@@ -481,10 +468,12 @@ SKIP: {
     my $base = 'http://127.0.0.1:' . $ngx{enforce}->port . '/v1';
     my $sdk = sub {
         my ($bend, @h) = @_;
+        my $o = ref $h[-1] eq 'HASH' ? pop @h : {};
         my @args = ($NODE, repo() . '/t/node/chat.mjs', $base, 'complete',
                     '--header', 'X-Model-Id: k');
         push @args, '--header', "X-Mitm: $bend" if $bend;
         push @args, '--header', $_ for @h;
+        push @args, '--retries', $o->{retries} if $o->{retries};
         my ($rc, $out) = AttestTest::run_cmd(\@args, timeout => 30);
         my ($line) = grep { /^\{/ } reverse split /\n/, $out;
         return ($line && eval { decode_json($line) })
@@ -502,18 +491,15 @@ SKIP: {
         ok(!$r->{ok}, "SDK: $bend: raises");
     }
 
-    # 1 where the SDK raises today already (undici refuses the answer)
-    my @BYPASS = (['status=201,alter', 0], ['status=203,alter', 0],
-                  ['status=299,alter', 0],
-                  ['status=307,location=http://127.0.0.1:1/evil,alter', 1],
-                  ['status=100,smuggle', 1], ['status=103,smuggle', 0],
-                  ['status=103,alter', 1],
-                  ['http09=crlf,alter,hdr=X-Attestation-Status: verified', 0],
-                  ['http09=tab,alter', 1], ['accel=/unattested/x', 0],
-                  ['accel=/v1/models', 0], ['accel=/_attestation', 0],
-                  ['rewrite_prompt', 0], ['dup_ce', 1]);
-    for my $c (@BYPASS) {
-        my ($bend, $today) = @$c;
+    my @BYPASS = ('status=201,alter', 'status=203,alter', 'status=299,alter',
+                  'status=307,location=http://127.0.0.1:1/evil,alter',
+                  'status=100,smuggle', 'status=103,smuggle',
+                  'status=103,alter',
+                  'http09=crlf,alter,hdr=X-Attestation-Status: verified',
+                  'http09=tab,alter', 'accel=/unattested/x',
+                  'accel=/v1/models', 'accel=/_attestation',
+                  'rewrite_prompt', 'dup_ce');
+    for my $bend (@BYPASS) {
         my $r = $sdk->($bend);
         my $raises = sub {
             ok(!$r->{ok} && $r->{error}{api_error},
@@ -522,32 +508,36 @@ SKIP: {
                     . ascii(substr($r->{content} // "", 0, 40))
                     : "error $r->{error}{name}");
         };
-        if ($today) {
-            $raises->();
-        } else {
+        if ($bend eq 'rewrite_prompt') {
             TODO: {
-                local $TODO = 'issues 13 and 15: the SDK takes the bypass';
+                local $TODO = 'request binding: the SDK takes the bypass';
                 $raises->();
             }
-        }
-        my $forged = sub {
-            ok(!($r->{ok} && ($r->{content} // '') =~ /ALTERED|FORGED/
-                 && ($r->{attestation} // '') =~ /^verified/),
-               "SDK: $bend: never altered content marked verified");
-        };
-        if ($bend =~ /status=103,smuggle|http09=crlf/) {
-            TODO: {
-                local $TODO = 'issue 15 items 1 and 2: forged "verified"';
-                $forged->();
-            }
         } else {
-            $forged->();
+            $raises->();
         }
+        ok(!($r->{ok} && ($r->{content} // '') =~ /ALTERED|FORGED/
+             && ($r->{attestation} // '') =~ /^verified/),
+           "SDK: $bend: never altered content marked verified");
+    }
+
+    # issue 14 item 4: our 502 says x-should-retry: false, so an SDK that
+    # retries (maxRetries 2) asks the upstream once; an upstream's 503
+    # (no such header) is retried, which shows the count can tell
+    my $completions = sub {
+        scalar grep { $_->{kind} eq 'completion' } @{ $mitm->requests };
+    };
+    for my $c (['alter', 1], ['status=503', 3]) {
+        my ($bend, $want) = @$c;
+        $mitm->reset;
+        my $r = $sdk->($bend, {retries => 2});
+        ok(!$r->{ok}, "SDK, 2 retries: $bend: raises");
+        is($completions->(), $want, "SDK, 2 retries: $bend: $want upstream "
+           . 'completion' . ($want > 1 ? 's' : ''));
     }
     $r = $sdk->('status=206,alter,hdr=Content-Range: bytes 0-99/600',
                 'Range: bytes=0-99');
-    TODO: {
-        local $TODO = 'issue 13 item 2: a 206 slice';
+    {
         ok(!$r->{ok} && $r->{error}{api_error},
            'SDK: 206 to a Range: raises an APIError');
     }

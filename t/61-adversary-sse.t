@@ -162,8 +162,7 @@ for my $c (@FIELDS) {
     my ($bend, $reason, $issue) = @$c;
     my $r = stream($ngx{enforce}, $bend, TE => 'trailers');
     is($r->{status}, 200, "enforce: $bend: 200 (the head went first)");
-    TODO: {
-        local $TODO = "$issue: $reason";
+    {
         stream_refused($r, $reason, "enforce: $bend");
         is($r->{trailers}{'x-attestation-status'} // '(none)',
            "failed; reason=$reason", "enforce: $bend: the verdict trailer");
@@ -175,8 +174,7 @@ for my $c (@FIELDS) {
             if $bend =~ /event/;
     }
     my $p = stream($ngx{report}, $bend);
-    TODO: {
-        local $TODO = "$issue: report mode marks $reason";
+    {
         is(join(' | ', @{ $p->{verdicts} }), " attest status=failed "
            . "reason=$reason", "report: $bend: one verdict comment, failed "
            . $reason);
@@ -204,8 +202,7 @@ for my $mode (qw(enforce report)) {
 
 for my $mode (qw(enforce report)) {
     my $r = stream($ngx{$mode}, 'event_sig');
-    TODO: {
-        local $TODO = 'issue 15 item 4: blank lines are never dropped';
+    {
         is(scalar(grep { ($_->{data} // '') =~ /\}\n\{/ }
                   @{ $r->{client}{events} }), 0,
            "$mode: event_sig: no two chunks merged into one event");
@@ -220,8 +217,7 @@ for my $mode (qw(enforce report)) {
 
 for my $mode (qw(enforce report)) {
     my $r = stream($ngx{$mode}, 'spoof_verdict');
-    TODO: {
-        local $TODO = 'issue 13 item 5: the upstream\'s verdict comments';
+    {
         is(scalar(grep { /0x(?:ab){20}/ } @{ $r->{client}{comments} }), 0,
            "$mode: spoofed verdict: no forged comment reaches the client");
         cmp_ok(scalar @{ $r->{verdicts} }, '<=', 1,
@@ -238,9 +234,7 @@ for my $mode (qw(enforce report)) {
 for my $bend ('status=203,alter', 'status=103,smuggle',
               'accel=/unattested/x') {
     my $r = stream($ngx{enforce}, $bend);
-    TODO: {
-        local $TODO = 'issues 13 and 15: only a verified 200 carries '
-                    . 'content';
+    {
         is($r->{status}, 502, "enforce stream: $bend: 502");
         unlike($r->{raw}, qr/ALTERED|FORGED|UNATTESTED/,
                "enforce stream: $bend: nothing bent reaches the client");
@@ -272,8 +266,7 @@ for my $mode (qw(enforce report)) {
     is(injected($r), 0, "$mode: upstream cut: nothing injected");
     like($r->{log}, qr/^200 failed stream_truncated /,
          "$mode: upstream cut: access log stream_truncated");
-    TODO: {
-        local $TODO = 'issue 13 item 4: event: error before the close';
+    {
         is(error_code(last_event($r)), 'stream_truncated',
            "$mode: upstream cut: event: error, stream_truncated");
     }
@@ -290,8 +283,7 @@ for my $mode (qw(enforce report)) {
         on_event => sub { $_[1]{stop} = 1 }, timeout => 10);
     ok(scalar @{ $st->{events} } >= 1, 'client close: one event read');
     my $line = log_line($e, $off);
-    TODO: {
-        local $TODO = 'issue 13 item 4: client_closed';
+    {
         like($line, qr/ client_closed /, 'client close: access log says '
              . 'client_closed');
         unlike($line, qr/ stream_truncated /,
@@ -304,14 +296,12 @@ for my $mode (qw(enforce report)) {
 
 {
     my $r = stream($ngx{enforce}, 'long_comment=70000');
-    TODO: {
-        local $TODO = 'issue 15 item 5: attest_sse_line_max, default 64k';
+    {
         stream_refused($r, 'stream_line_too_long',
                        'enforce: a 70 KB comment line');
     }
     $r = stream($ngx{enforce}, '', 'X-Test-Event-Size' => 70000);
-    TODO: {
-        local $TODO = 'issue 15 item 5: attest_sse_line_max, default 64k';
+    {
         stream_refused($r, 'stream_line_too_long',
                        'enforce: a 70 KB data line');
     }
@@ -323,8 +313,7 @@ for my $mode (qw(enforce report)) {
     my $http = AttestMitm::gateway($agent, $mitm,
                                    loc_extra => 'attest_sse_line_max 4k;');
     my ($rc, $out) = nginx_test($http);
-    TODO: {
-        local $TODO = 'issue 15 item 5: attest_sse_line_max';
+    {
         is($rc, 0, 'attest_sse_line_max 4k: nginx -t accepts it')
             or diag $out;
     }
@@ -344,8 +333,7 @@ for my $mode (qw(enforce report)) {
     my $http = AttestMitm::gateway($agent, $mitm,
         loc_extra => 'attest_stream_hold on; attest_body_max 16k;');
     my ($rc, $out) = nginx_test($http);
-    TODO: {
-        local $TODO = 'issue 13 item 5: attest_stream_hold';
+    {
         is($rc, 0, 'attest_stream_hold on: nginx -t accepts it')
             or diag $out;
     }
@@ -396,8 +384,7 @@ SKIP: {
        'h2 stream: one verified verdict comment');
     for my $bend ('bare_cr', 'bom', 'event_type', 'spoof_verdict') {
         my $c = $h2stream->($bend);
-        TODO: {
-            local $TODO = 'issues 13 and 15: stream bypasses over HTTP/2';
+        {
             is(scalar(grep { ($_->{data} // '') =~ /INJECTED/
                              || defined $_->{event}
                                 && $_->{event} ne 'error' }
@@ -448,8 +435,7 @@ SKIP: {
                   'status=203,alter', 'status=103,smuggle',
                   'accel=/unattested/x') {
         my $r = $sdk->($bend);
-        TODO: {
-            local $TODO = 'issues 13 and 15: the SDK takes the stream bypass';
+        {
             ok(!$r->{ok} && $r->{error}{api_error},
                "SDK stream: $bend: raises an APIError")
                 or diag "SDK stream: $bend: " . ($r->{ok}

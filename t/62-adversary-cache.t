@@ -320,8 +320,7 @@ sub chat_request {
         $again++ if verdict($x) eq 'verified';
     }
     is($again, 30, "7 KB key: the 30 keys still verify");
-    TODO: {
-        local $TODO = 'issue 13 item 6: attest_key over 256 bytes refused';
+    {
         is(verdict($big), 'failed; reason=key_too_long',
            '7 KB key: key_too_long');
         is($mid - $before, 0, '7 KB key: no fetch');
@@ -394,8 +393,7 @@ sub rss_kb {
     my $grew = int(($peak - $rss0) / 1024);
     diag("RSS: worker $rss0 kB idle, $peak kB with $N held lines "
          . "(+$grew MB)");
-    TODO: {
-        local $TODO = 'issue 15 item 5: attest_sse_line_max caps a held line';
+    {
         cmp_ok($grew, '<', 48, "RSS: $N held lines grow the worker by less "
                . 'than 48 MB');
     }

@@ -500,8 +500,7 @@ static ngx_int_t
 ngx_http_attest_replace_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx)
 {
-    ngx_buf_t        *b;
-    ngx_table_elt_t  *h;
+    ngx_buf_t  *b;
 
     if (ngx_http_attest_error_body(r, ctx->verdict_reason, &b) != NGX_OK) {
         return NGX_ERROR;
@@ -517,19 +516,6 @@ ngx_http_attest_replace_header(ngx_http_request_t *r,
 
     r->headers_out.content_length_n = b->last - b->pos;
     r->allow_ranges = 0;
-
-    /* the OpenAI SDKs retry a 502 unless told not to: it would not help */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "x-should-retry");
-    ngx_str_set(&h->value, "false");
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     ctx->body = NULL;
     ctx->body_buf = b;

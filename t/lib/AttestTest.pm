@@ -645,6 +645,20 @@ my $NGINXES = 0;
 
 sub bin { $ENV{NGINX_BIN} || '/usr/sbin/nginx' }
 
+# ATTEST_VALGRIND=DIR (make test-valgrind): nginx, its master and workers,
+# run under valgrind's memcheck, one log per process in DIR
+# (nginx-PID.log); the harness waits longer for them
+sub valgrind {
+    my $dir = $ENV{ATTEST_VALGRIND} or return ();
+    make_path($dir);
+    return ('valgrind', '--quiet', '--leak-check=full',
+            '--show-leak-kinds=definite', '--keep-debuginfo=yes',
+            '--num-callers=30',
+            "--log-file=$dir/nginx-%p.log");
+}
+
+sub _slow { $ENV{ATTEST_VALGRIND} ? 6 : 1 }
+
 # Builds a prefix dir and its conf/nginx.conf; returns the settings.
 sub _prepare {
     my ($class, %a) = @_;
@@ -718,7 +732,7 @@ sub start {
         AttestTest::_register($self, "nginx $cfg->{n}",
                               "$cfg->{prefix}/logs/error.log");
         my ($rc, $out) = AttestTest::run_cmd(
-            [bin(), '-p', "$self->{prefix}/", '-c',
+            [valgrind(), bin(), '-p', "$self->{prefix}/", '-c',
              "$self->{prefix}/conf/nginx.conf"], env => $a{env});
         my $err = $self->error_log;
         if ($rc != 0) {
@@ -729,7 +743,7 @@ sub start {
         }
         my $pid = AttestTest::wait_for(sub {
             AttestTest::slurp("$self->{prefix}/logs/nginx.pid") =~ /(\d+)/
-                ? $1 : undef }, 10);
+                ? $1 : undef }, 10 * _slow());
         die "nginx wrote no pid file\n" . AttestTest::_tail($err, 30)
             unless $pid;
         $self->{master} = $pid;
@@ -740,7 +754,7 @@ sub start {
             values %{ $self->{ports} };
         my $up = AttestTest::wait_for(sub {
             !AttestTest::_alive($pid) || !grep { !AttestTest::port_open($_) }
-                @ports }, 10);
+                @ports }, 10 * _slow());
         if (!$up || !AttestTest::_alive($pid)) {
             $err = $self->error_log;
             $self->stop;
@@ -749,7 +763,7 @@ sub start {
               . "\n";
         }
         AttestTest::wait_for(sub {
-            $self->worker_pids >= $self->{workers} }, 10);
+            $self->worker_pids >= $self->{workers} }, 10 * _slow());
         return $self;
     }
 }
@@ -809,6 +823,8 @@ sub access_log { AttestTest::slurp("$_[0]{prefix}/logs/access.log") }
 sub worker_pids {
     my ($self) = @_;
     return () unless $self->{master};
+    # under valgrind the title nginx sets is not in /proc/PID/cmdline
+    return AttestTest::_children($self->{master}) if $ENV{ATTEST_VALGRIND};
     return grep {
         AttestTest::slurp("/proc/$_/cmdline") =~ /worker process/
     } AttestTest::_children($self->{master});
@@ -847,14 +863,14 @@ sub stop {
         my @w = $self->_kids($m);
         kill($a{fast} ? 'TERM' : 'QUIT', $m);
         my $gone = AttestTest::wait_for(sub { !AttestTest::_alive($m) },
-                                        $a{timeout} // 5);
+                                        ($a{timeout} // 5) * _slow());
         unless ($gone) {
             kill 'TERM', $m;
             $gone = AttestTest::wait_for(sub { !AttestTest::_alive($m) }, 5);
             kill 'KILL', $m unless $gone;
         }
         AttestTest::wait_for(sub { !grep { AttestTest::_alive($_) } @w },
-                             5) or kill 'KILL', @w;
+                             5 * _slow()) or kill 'KILL', @w;
     }
     if (my $w = delete $self->{wd_pipe}) {
         syswrite $w, "disarm";
