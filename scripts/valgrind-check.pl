@@ -37,7 +37,9 @@ for my $log (@logs) {
             $leaks++;
         } elsif ($head =~ /^(Invalid (?:read|write|free)|Mismatched free)/) {
             $errors++;
-        } elsif ($head =~ /^(Conditional jump|Use of uninitialised|Syscall param|Source and destination overlap)/) {
+        } elsif ($head =~ /^(Conditional jump|Use of uninitialised
+                              |Syscall\ param|Source\ and\ destination)/x)
+        {
             next unless $module;
             $ours++;
         } else {
