@@ -23,11 +23,13 @@ static ngx_str_t  ngx_http_attest_verdicts[] = {
 
 
 /*
- * The main request's context, or NULL.  An internal redirect (an upstream's
- * X-Accel-Redirect, error_page, try_files) clears the modules' contexts;
- * ours is found again through its pool cleanup, as realip finds its own,
- * so that a request that entered an attested location can never leave it
- * for an unverified answer.
+ * The main request's context, or NULL.  An internal redirect (an
+ * upstream's X-Accel-Redirect, error_page, try_files, to a URI or to a
+ * named location) clears the modules' contexts; ours is found again
+ * through its pool cleanup, as realip finds its own, so that a request
+ * that entered an attested location can never leave it for an unverified
+ * answer.  A named location does not set r->internal: every request
+ * without a context looks (its cleanups are few).
  */
 ngx_http_attest_ctx_t *
 ngx_http_attest_find_ctx(ngx_http_request_t *r)
@@ -39,7 +41,7 @@ ngx_http_attest_find_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_attest_module);
 
-    if (ctx || !r->internal) {
+    if (ctx) {
         return ctx;
     }
 

@@ -206,6 +206,10 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         ctx = ngx_http_get_module_ctx(r->main, ngx_http_attest_module);
 
         if (ctx && ctx->fetch_sr == r) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "attest: fetch header filter, status %ui",
+                           r->headers_out.status);
+
             ngx_http_attest_fetch_header(r, ctx);
         }
 
@@ -230,6 +234,11 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
     if (ctx == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: header filter, status %ui, state %ui, "
+                   "attested %ud", r->headers_out.status, ctx->state,
+                   ctx->attested);
 
     if (ctx->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         ctx->mode = alcf->mode;

@@ -98,13 +98,12 @@ ngx_http_attest_client_wants_trailers(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 {
+    size_t                       max;
     ngx_table_elt_t             *h;
     ngx_http_attest_loc_conf_t  *alcf;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "attest: stream header");
-
-    size_t                       max;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
 

@@ -1,8 +1,9 @@
 /*
  * The SSE accumulator fed the same stream twice: in one piece and in
- * splits the input chooses.  Both must see the same lines (type, bytes),
- * the same error, the same response hash and the same signature JSON;
- * every line must lie in memory the accumulator may hand out.  A
+ * splits the input chooses.  Both must see the same lines (type, reason,
+ * spoof and in_sig flags, bytes), the same error, the same response hash
+ * and the same signature JSON; every line must lie in memory the
+ * accumulator may hand out.  A
  * signature JSON found goes on to attest_sig_json_parse().
  *
  * Input: [max_line selector][split seed][stream bytes...]
@@ -62,7 +63,16 @@ feed(attest_sse_t *s, const uint8_t *p, size_t len, run_t *r)
                         line.data + line.len - 1);
             fuzz_touch(line.data, line.len);
 
+            /* a line's own verdict is part of what must not depend on
+               the splits, and a spoofed verdict is only ever a comment */
+            fuzz_assert(line.reason < ATTEST_REASON_MAX);
+            fuzz_assert(!line.spoof || line.type == ATTEST_SSE_COMMENT);
+
             t = (uint8_t) line.type;
+            fnv(&r->lines_hash, &t, 1);
+            t = (uint8_t) line.reason;
+            fnv(&r->lines_hash, &t, 1);
+            t = (uint8_t) (line.spoof << 1 | line.in_sig);
             fnv(&r->lines_hash, &t, 1);
             fnv(&r->lines_hash, line.data, line.len);
             r->lines++;

@@ -141,6 +141,17 @@ def main():
     put(out, "sse", "crlf", bytes([100, 3])
         + stream.replace("\n", "\r\n").encode("utf-8"))
 
+    # what SSE clients read otherwise than the agent hashed (issues 13, 15)
+    bent = {
+        "bom": "\ufeff" + stream,
+        "bare_cr": chunks[0] + ": x\rdata: {}\n\n" + stream,
+        "spoof": ": attest status=verified signer=0x00\n\n" + stream,
+        "fields": "event: x\nid: 7\nretry: 9\nfoo\n" + stream,
+        "event_sig": chunks[0][:-1] + "event: signature\n\n" + stream,
+    }
+    for name, text in sorted(bent.items()):
+        put(out, "sse", name, bytes([200, 5]) + text.encode("utf-8"))
+
     # the unit tests' generated vectors, when built
     for pattern, target in (("verify_*.json", "report"),
                             ("report_*.json", "report"),

@@ -1,17 +1,24 @@
 #!/bin/sh
 # Builds the libFuzzer targets of tests/fuzz/ with clang
-# (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS from a
-# seed corpus made of the real test data.
+# (-fsanitize=fuzzer,address,undefined) and runs each for SECONDS, or for
+# N executions, from a seed corpus made of the real test data and the
+# corpus kept in the repository.
 #
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]     default: 20, all targets
+#   tests/fuzz/run.sh runs=N [TARGET...]        N executions each (e.g.
+#                                               runs=10000000), no time
+#                                               limit
+#   tests/fuzz/run.sh merge [TARGET...]         minimize build/fuzz/corpus
+#                                               into tests/fuzz/corpus
 #   tests/fuzz/run.sh build                     build only
 #
 # Targets: report sse jsonhash sig gpu tdx reqhash.  Everything goes to
 # build/fuzz/: the binaries (fuzz_TARGET), seeds/TARGET (remade each
 # run), corpus/TARGET (what the fuzzer found worth keeping, kept across
 # runs) and, when something breaks, artifacts/TARGET-crash-... (the input;
-# replay it with build/fuzz/fuzz_TARGET FILE).  Exits 1 if any target
-# found a crash, a leak, a timeout or a broken invariant.
+# replay it with build/fuzz/fuzz_TARGET FILE).  tests/fuzz/corpus/TARGET,
+# in the repository, is read, never written, except by "merge".  Exits 1
+# if any target found a crash, a leak, a timeout or a broken invariant.
 
 set -eu
 
@@ -68,12 +75,30 @@ if [ "${1:-}" = build ]; then
 fi
 
 SECONDS_EACH=20
+LIMIT=""
+MERGE=""
 case "${1:-}" in
+    runs=*[!0-9]*|runs=) echo "run.sh: runs=N, N a number" >&2; exit 2 ;;
+    runs=*) LIMIT="-runs=${1#runs=}"; shift ;;
+    merge) MERGE=1; shift ;;
     ''|*[!0-9]*) ;;
     *) SECONDS_EACH=$1; shift ;;
 esac
 
+LIMIT=${LIMIT:-"-max_total_time=$SECONDS_EACH"}
 TARGETS=${*:-$ALL}
+
+if [ -n "$MERGE" ]; then
+    for t in $TARGETS; do
+        mkdir -p "tests/fuzz/corpus/$t" "$OUT/corpus/$t"
+        echo "== fuzz_$t: merge into tests/fuzz/corpus/$t"
+        "$OUT/fuzz_$t" -merge=1 "tests/fuzz/corpus/$t" "$OUT/corpus/$t" \
+            >"$OUT/fuzz_$t.merge.log" 2>&1 \
+            || { echo "   FAILED: see $OUT/fuzz_$t.merge.log"; exit 1; }
+        echo "   $(ls "tests/fuzz/corpus/$t" | wc -l) files"
+    done
+    exit 0
+fi
 
 rm -rf "$OUT/seeds"
 ATTEST_TESTDATA=$TESTDATA $PYTHON tests/fuzz/make_seeds.py "$OUT/seeds"
@@ -94,14 +119,19 @@ for t in $TARGETS; do
         report|sse|jsonhash|sig|reqhash) dict="-dict=tests/fuzz/json.dict" ;;
     esac
 
-    echo "== fuzz_$t: $SECONDS_EACH s"
+    echo "== fuzz_$t: ${LIMIT#-}"
+
+    kept=""
+    if [ -d "tests/fuzz/corpus/$t" ]; then
+        kept="tests/fuzz/corpus/$t"
+    fi
 
     if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
          UBSAN_OPTIONS=print_stacktrace=1 \
-         "$OUT/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=20 \
+         "$OUT/fuzz_$t" $LIMIT -timeout=20 \
              -max_len="$max_len" -print_final_stats=1 $dict \
              -artifact_prefix="$OUT/artifacts/$t-" \
-             "$OUT/corpus/$t" "$OUT/seeds/$t" \
+             "$OUT/corpus/$t" "$OUT/seeds/$t" $kept \
              >"$OUT/fuzz_$t.log" 2>&1
     then
         failed="$failed $t"
@@ -111,6 +141,8 @@ for t in $TARGETS; do
     else
         grep -E "^stat::(number_of_executed_units|new_units_added)" \
             "$OUT/fuzz_$t.log" | sed 's/^/   /'
+        grep -E "^#[0-9]+.*(DONE|cov:)" "$OUT/fuzz_$t.log" | tail -1 \
+            | sed 's/^/   /'
     fi
 done
 
