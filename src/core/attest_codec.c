@@ -1,7 +1,10 @@
 /*
- * Hex and base64 decoding.  Table-free and branch-light on purpose: these
- * run on attacker-supplied reports and must never read past len.
+ * Hex and base64 decoding, and JSON string escapes.  Table-free and
+ * branch-light on purpose: these run on attacker-supplied input and must
+ * never read past len.
  */
+
+#include <string.h>
 
 #include "attest_codec.h"
 
@@ -165,4 +168,197 @@ attest_base64_decode(const char *in, size_t len, uint8_t *out,
     *out_len = n;
 
     return 0;
+}
+
+
+/* the two-character escapes json.dumps writes: "\\n" for a newline ... */
+static const char  attest_json_shorts[] = "\"\"\\\\\nn\rr\tt\bb\ff";
+
+
+/* the letter after the backslash for c, or 0 */
+static char
+attest_json_short(uint8_t c)
+{
+    const char  *p;
+
+    for (p = attest_json_shorts; *p; p += 2) {
+        if ((uint8_t) p[0] == c) {
+            return p[1];
+        }
+    }
+
+    return 0;
+}
+
+
+/* the byte an escape letter stands for ("/" too), or 0 */
+static char
+attest_json_unshort(char e)
+{
+    const char  *p;
+
+    if (e == '/') {
+        return '/';
+    }
+
+    for (p = attest_json_shorts; *p; p += 2) {
+        if (p[1] == e) {
+            return p[0];
+        }
+    }
+
+    return 0;
+}
+
+
+size_t
+attest_json_escape(const uint8_t *in, size_t len, char *out)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i, n;
+    uint8_t            c;
+    char               e;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = in[i];
+
+        e = attest_json_short(c);
+
+        if (e) {
+            if (out) {
+                out[n] = '\\';
+                out[n + 1] = e;
+            }
+
+            n += 2;
+            continue;
+        }
+
+        if (c < 0x20) {
+            if (out) {
+                memcpy(out + n, "\\u00", 4);
+                out[n + 4] = digits[c >> 4];
+                out[n + 5] = digits[c & 0x0f];
+            }
+
+            n += 6;
+            continue;
+        }
+
+        if (out) {
+            out[n] = (char) c;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+static int
+attest_json_hex4(const char *p, unsigned *u)
+{
+    int       i, d;
+    unsigned  v;
+
+    v = 0;
+
+    for (i = 0; i < 4; i++) {
+        d = attest_hex_nibble((unsigned char) p[i]);
+        if (d < 0) {
+            return -1;
+        }
+
+        v = (v << 4) | (unsigned) d;
+    }
+
+    *u = v;
+
+    return 0;
+}
+
+
+static size_t
+attest_utf8_put(unsigned u, uint8_t *out)
+{
+    if (u < 0x80) {
+        out[0] = (uint8_t) u;
+        return 1;
+    }
+
+    if (u < 0x800) {
+        out[0] = (uint8_t) (0xc0 | (u >> 6));
+        out[1] = (uint8_t) (0x80 | (u & 0x3f));
+        return 2;
+    }
+
+    if (u < 0x10000) {
+        out[0] = (uint8_t) (0xe0 | (u >> 12));
+        out[1] = (uint8_t) (0x80 | ((u >> 6) & 0x3f));
+        out[2] = (uint8_t) (0x80 | (u & 0x3f));
+        return 3;
+    }
+
+    out[0] = (uint8_t) (0xf0 | (u >> 18));
+    out[1] = (uint8_t) (0x80 | ((u >> 12) & 0x3f));
+    out[2] = (uint8_t) (0x80 | ((u >> 6) & 0x3f));
+    out[3] = (uint8_t) (0x80 | (u & 0x3f));
+    return 4;
+}
+
+
+size_t
+attest_json_unescape(const char *in, size_t len, uint8_t *out)
+{
+    size_t    i, n;
+    unsigned  u, lo;
+    char      c, e;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in[i] != '\\') {
+            out[n++] = (uint8_t) in[i];
+            continue;
+        }
+
+        if (++i == len) {
+            return (size_t) -1;
+        }
+
+        c = in[i];
+
+        if (c != 'u') {
+            e = attest_json_unshort(c);
+            if (e == 0) {
+                return (size_t) -1;
+            }
+
+            out[n++] = (uint8_t) e;
+            continue;
+        }
+
+        if (len - i < 5 || attest_json_hex4(in + i + 1, &u) != 0) {
+            return (size_t) -1;
+        }
+
+        i += 4;
+
+        /* a high surrogate followed by a low one: one code point */
+        if (u >= 0xd800 && u < 0xdc00 && len - i >= 7
+            && in[i + 1] == '\\' && in[i + 2] == 'u'
+            && attest_json_hex4(in + i + 3, &lo) == 0
+            && lo >= 0xdc00 && lo < 0xe000)
+        {
+            u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+            i += 6;
+        }
+
+        n += attest_utf8_put(u, out + n);
+    }
+
+    return n;
 }

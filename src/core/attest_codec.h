@@ -1,5 +1,6 @@
 /*
- * Hex and base64 decoding over pointer + length, with strict validation.
+ * Hex and base64 decoding over pointer + length, with strict validation;
+ * JSON string escapes.
  */
 
 #ifndef ATTEST_CODEC_H
@@ -32,5 +33,21 @@ size_t attest_base64_decoded_max(size_t len);
  */
 int attest_base64_decode(const char *in, size_t len, uint8_t *out,
     size_t *out_len);
+
+/*
+ * The content of a JSON string for len bytes: '"', '\\' and the control
+ * characters escaped (\n, \r, \t, \b, \f, else \u00XX), every other byte
+ * (UTF-8 included) copied, so that the result can sit between two quotes
+ * and carry nothing else.  Returns the length; out NULL: only that.
+ */
+size_t attest_json_escape(const uint8_t *in, size_t len, char *out);
+
+/*
+ * The reverse, for a string's content as json.dumps writes it: escapes
+ * decoded, \uXXXX to UTF-8 (a surrogate pair to one code point, a lone
+ * surrogate to its three-byte form).  out holds at least len bytes.
+ * Returns the length, or (size_t) -1 on a malformed escape.
+ */
+size_t attest_json_unescape(const char *in, size_t len, uint8_t *out);
 
 #endif /* ATTEST_CODEC_H */

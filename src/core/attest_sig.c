@@ -171,6 +171,24 @@ attest_sig_check_body(const attest_text_t *t, const uint8_t body_hash[32],
 }
 
 
+attest_reason_t
+attest_sig_check_request(const attest_text_t *t,
+    const uint8_t request_hash[32], attest_err_t *err)
+{
+    char  want[65], got[65];
+
+    if (memcmp(t->request_hash, request_hash, 32) != 0) {
+        attest_hex_encode(t->request_hash, 32, want);
+        attest_hex_encode(request_hash, 32, got);
+        return attest_fail(err, ATTEST_REQUEST_MISMATCH,
+                           "signed request hash %.16s..., the request "
+                           "hashes to %.16s...", want, got);
+    }
+
+    return ATTEST_OK;
+}
+
+
 /*
  * The last of duplicated keys, as Python's json module and the report
  * parser take it (yajl_tree_get() would take the first); a value that is

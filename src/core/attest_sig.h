@@ -55,6 +55,13 @@ attest_reason_t attest_sig_check_body(const attest_text_t *t,
     const uint8_t body_hash[32], attest_err_t *err);
 
 /*
+ * signed request hash vs the hash of the request as forwarded (the
+ * canonical form, attest_reqhash.h): request_mismatch
+ */
+attest_reason_t attest_sig_check_request(const attest_text_t *t,
+    const uint8_t request_hash[32], attest_err_t *err);
+
+/*
  * Parses a stream's signature event JSON into fields.  The strings point
  * into *tree, which the caller releases with attest_sig_json_free().
  * Returns ATTEST_OK or ATTEST_SIGNATURE_MALFORMED.

@@ -1,8 +1,9 @@
 /*
- * Before a request is proxied: make sure a fresh, verified attestation
- * exists for its key, fetching and verifying one through an in-memory
- * subrequest to the attest_fetch location when it does not.  Without one,
- * enforce mode answers 502 here and the request never reaches upstream.
+ * Before a request is proxied: once its body is read and hashed
+ * (request.c), make sure a fresh, verified attestation exists for its
+ * key, fetching and verifying one through an in-memory subrequest to the
+ * attest_fetch location when it does not.  Without one, enforce mode
+ * answers 502 here and the request never reaches upstream.
  */
 
 #include <openssl/rand.h>
@@ -61,6 +62,12 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
     }
 
     ctx->mode = alcf->mode;
+
+    /* first the body: attest_key may map $attest_request_model */
+    rc = ngx_http_attest_request_read(r, alcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "attest: precontent handler \"%V\", started %ud, "

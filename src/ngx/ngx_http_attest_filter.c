@@ -433,6 +433,12 @@ ngx_http_attest_signed_header(ngx_http_request_t *r,
         return ngx_http_attest_fail(r, ctx, rc, err.detail);
     }
 
+    /* signed by the attested machine, but for this request? */
+    rc = ngx_http_attest_request_check(ctx, &ctx->text, &err);
+    if (rc != ATTEST_OK) {
+        return ngx_http_attest_fail(r, ctx, rc, err.detail);
+    }
+
     if (r->headers_out.content_length_n > (off_t) alcf->body_max) {
         return ngx_http_attest_fail(r, ctx, ATTEST_BODY_TOO_LARGE,
                                     "Content-Length over attest_body_max");

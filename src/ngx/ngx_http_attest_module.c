@@ -240,6 +240,13 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       offsetof(ngx_http_attest_loc_conf_t, metrics_keys),
       NULL },
 
+    { ngx_string("attest_bind_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, bind_request),
+      NULL },
+
     { ngx_string("attest_tdx_debug"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -349,6 +356,7 @@ ngx_http_attest_create_loc_conf(ngx_conf_t *cf)
     conf->rtmr[3] = NGX_CONF_UNSET_PTR;
     conf->tdx_debug = NGX_CONF_UNSET;
     conf->metrics_keys = NGX_CONF_UNSET_UINT;
+    conf->bind_request = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -585,6 +593,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->tdx_debug, prev->tdx_debug, 0);
     ngx_conf_merge_uint_value(conf->metrics_keys, prev->metrics_keys, 100);
+    ngx_conf_merge_value(conf->bind_request, prev->bind_request, 1);
 
     if (conf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         return NGX_CONF_OK;

@@ -17,6 +17,9 @@
  *   ngx_http_attest_sse.c        verified streaming: turns upstream
  *                                buffers into the chain to send
  *   ngx_http_attest_variables.c  the variables
+ *   ngx_http_attest_request.c    request binding: reads and hashes the
+ *                                client's body before the fetch, checks
+ *                                the request half of a signed text
  *   ngx_http_attest_metrics.c    attest_metrics: the zones' counters and
  *                                contents for Prometheus and as JSON
  *   ngx_http_attest_ctx.c        the request's context and its verdict,
@@ -174,6 +177,7 @@ typedef struct {
     uint32_t                    cpu_root_crc;
 
     ngx_uint_t                  metrics_keys;
+    ngx_flag_t                  bind_request;
 } ngx_http_attest_loc_conf_t;
 
 
@@ -241,6 +245,15 @@ typedef struct {
     ngx_chain_t               **held_last;
     ngx_buf_t                  *held_buf;
     size_t                      held_size;
+
+    /* request binding (ngx_http_attest_request.c) */
+    unsigned                    body_reading:1;
+    unsigned                    body_done:1;
+    unsigned                    bind:1;          /* answers are checked */
+    unsigned                    request_bound:1; /* request_hash is valid */
+    ngx_int_t                   body_rc;
+    u_char                      request_hash[32];
+    ngx_str_t                   request_model;   /* decoded, UTF-8 */
 } ngx_http_attest_ctx_t;
 
 
@@ -290,20 +303,28 @@ ngx_int_t ngx_http_attest_add_trailer(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_log_handler(ngx_http_request_t *r);
 
-/* fetch (uses ctx, zone) */
+/* request binding (uses ctx) */
+ngx_int_t ngx_http_attest_request_read(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
+attest_reason_t ngx_http_attest_request_check(ngx_http_attest_ctx_t *ctx,
+    const attest_text_t *text, attest_err_t *err);
+attest_reason_t ngx_http_attest_request_check_sse(
+    ngx_http_attest_ctx_t *ctx, attest_err_t *err);
+
+/* fetch (uses ctx, zone, request) */
 ngx_int_t ngx_http_attest_precontent_handler(ngx_http_request_t *r);
 void ngx_http_attest_fetch_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_fetch_body(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
 
-/* streaming (uses ctx) */
+/* streaming (uses ctx, request) */
 ngx_int_t ngx_http_attest_sse_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_sse_body(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 
-/* filters (uses ctx, fetch, sse) */
+/* filters (uses ctx, fetch, sse, request) */
 ngx_int_t ngx_http_attest_filter_init(ngx_conf_t *cf);
 
 /* variables (uses ctx, zone) */

@@ -333,6 +333,11 @@ ngx_http_attest_sse_end(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 
     reason = attest_sse_finish(ctx->sse, &signer, &err);
 
+    if (reason == ATTEST_OK) {
+        /* signed by the attested machine, but for this request? */
+        reason = ngx_http_attest_request_check_sse(ctx, &err);
+    }
+
     return ngx_http_attest_sse_verdict(r, ctx, o, reason, err.detail);
 }
 

@@ -6,6 +6,7 @@
 
 #include "ngx_http_attest_module.h"
 
+#include "attest_codec.h"
 #include "attest_eth.h"
 
 
@@ -14,6 +15,8 @@ static ngx_int_t ngx_http_attest_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_attest_verdict_value(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s);
 static ngx_int_t ngx_http_attest_result_value(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s);
+static ngx_int_t ngx_http_attest_request_value(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s);
 
 
@@ -27,6 +30,9 @@ static ngx_int_t ngx_http_attest_result_value(ngx_http_request_t *r,
 #define NGX_HTTP_ATTEST_VAR_GPU        7
 #define NGX_HTTP_ATTEST_VAR_CPU        8
 #define NGX_HTTP_ATTEST_VAR_BINDING    9
+#define NGX_HTTP_ATTEST_VAR_REQ_HASH   10
+#define NGX_HTTP_ATTEST_VAR_REQ_MODEL  11
+#define NGX_HTTP_ATTEST_VAR_KEY_JSON   12
 
 
 static ngx_http_variable_t  ngx_http_attest_vars[] = {
@@ -60,6 +66,15 @@ static ngx_http_variable_t  ngx_http_attest_vars[] = {
 
     { ngx_string("attest_binding"), NULL, ngx_http_attest_variable,
       NGX_HTTP_ATTEST_VAR_BINDING, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("attest_request_hash"), NULL, ngx_http_attest_variable,
+      NGX_HTTP_ATTEST_VAR_REQ_HASH, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("attest_request_model"), NULL, ngx_http_attest_variable,
+      NGX_HTTP_ATTEST_VAR_REQ_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("attest_key_json"), NULL, ngx_http_attest_variable,
+      NGX_HTTP_ATTEST_VAR_KEY_JSON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -112,6 +127,12 @@ ngx_http_attest_variable(ngx_http_request_t *r,
     case NGX_HTTP_ATTEST_VAR_KEY:
         s = ctx->key;
         rc = NGX_OK;
+        break;
+
+    case NGX_HTTP_ATTEST_VAR_REQ_HASH:
+    case NGX_HTTP_ATTEST_VAR_REQ_MODEL:
+    case NGX_HTTP_ATTEST_VAR_KEY_JSON:
+        rc = ngx_http_attest_request_value(r, ctx, data, &s);
         break;
 
     case NGX_HTTP_ATTEST_VAR_NONCE:
@@ -251,6 +272,60 @@ ngx_http_attest_result_value(ngx_http_request_t *r,
     default: /* NGX_HTTP_ATTEST_VAR_BINDING */
         s->data = (u_char *) (res->bound ? "quote" : "report");
         s->len = ngx_strlen(s->data);
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $attest_request_hash, $attest_request_model, $attest_key_json */
+static ngx_int_t
+ngx_http_attest_request_value(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, uintptr_t data, ngx_str_t *s)
+{
+    u_char  *p;
+
+    switch (data) {
+
+    case NGX_HTTP_ATTEST_VAR_REQ_HASH:
+        if (!ctx->request_bound) {
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(r->pool, 65);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        attest_hex_encode(ctx->request_hash, 32, (char *) p);
+        s->data = p;
+        s->len = 64;
+        break;
+
+    case NGX_HTTP_ATTEST_VAR_REQ_MODEL:
+        if (ctx->request_model.data) {
+            *s = ctx->request_model;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_ATTEST_VAR_KEY_JSON */
+        if (!ctx->started) {
+            /* the key is not evaluated yet */
+            return NGX_OK;
+        }
+
+        /* a key from the client must not write JSON of its own */
+        s->len = attest_json_escape(ctx->key.data, ctx->key.len, NULL);
+
+        p = ngx_pnalloc(r->pool, s->len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) attest_json_escape(ctx->key.data, ctx->key.len, (char *) p);
+        s->data = p;
         break;
     }
 
