@@ -268,13 +268,10 @@ for my $mode (qw(enforce report)) {
     my $seen = (grep { $_->{kind} eq 'completion' } @{ $mitm->requests })[-1];
     ok($seen && grep({ $_ eq 'rewrite_prompt' } @{ $seen->{bends} }),
        "$mode: the mitm rewrote the prompt");
-    TODO: {
-        local $TODO = 'request binding: the signed text names the request';
-        is(verdict_list($r), 'failed; reason=request_mismatch',
-           "$mode: rewritten prompt: request_mismatch");
-        is($r->{status}, 502, "$mode: rewritten prompt: 502")
-            if $mode eq 'enforce';
-    }
+    is(verdict_list($r), 'failed; reason=request_mismatch',
+       "$mode: rewritten prompt: request_mismatch");
+    is($r->{status}, 502, "$mode: rewritten prompt: 502")
+        if $mode eq 'enforce';
     is($r->{status}, 200, "$mode: rewritten prompt: passes")
         if $mode eq 'report';
 
@@ -283,11 +280,8 @@ for my $mode (qw(enforce report)) {
     my $p = ask($ngx{$mode}, mitm => 'replay', body => encode_json(
         {model => 'm', messages => [{role => 'user',
                                      content => 'second prompt'}]}));
-    TODO: {
-        local $TODO = 'request binding: a replayed answer is refused';
-        is(verdict_list($p), 'failed; reason=request_mismatch',
-           "$mode: replayed answer: request_mismatch");
-    }
+    is(verdict_list($p), 'failed; reason=request_mismatch',
+       "$mode: replayed answer: request_mismatch");
 }
 
 # ---------------------------------------------------------------------
@@ -508,14 +502,7 @@ SKIP: {
                     . ascii(substr($r->{content} // "", 0, 40))
                     : "error $r->{error}{name}");
         };
-        if ($bend eq 'rewrite_prompt') {
-            TODO: {
-                local $TODO = 'request binding: the SDK takes the bypass';
-                $raises->();
-            }
-        } else {
-            $raises->();
-        }
+        $raises->();
         ok(!($r->{ok} && ($r->{content} // '') =~ /ALTERED|FORGED/
              && ($r->{attestation} // '') =~ /^verified/),
            "SDK: $bend: never altered content marked verified");
