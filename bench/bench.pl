@@ -10,7 +10,7 @@
 #       [--rps-reps 2] [--duration 2] [--conns 8]
 #       [--mem-big-events 800] [--mem-event-size 65536]
 #       [--mem-small-events 50] [--mem-small-event-size 1024]
-#       [--sections abc] [--raw FILE] [--quick]
+#       [--sections abcd] [--raw FILE] [--quick]
 #
 # Upstreams:
 #   agent   the agent double (t/upstream/agent.py); Python, it signs every
@@ -23,7 +23,8 @@
 #           on an absolute schedule, so two runs can be compared event by
 #           event.
 # The module verifies all three (a replayed completion is still validly
-# signed by the attested key).  Core Perl and t/lib only.
+# signed by the attested key, and for the very request body the client
+# sends: attest_bind_request checks that).  Core Perl and t/lib only.
 
 use strict;
 use warnings;
@@ -42,7 +43,7 @@ my %o = (reps => 7, events => 200, 'chunk-delay' => 0.005,
          'mem-big-events' => 800, 'mem-event-size' => 65536,
          'mem-small-events' => 50, 'mem-small-event-size' => 1024,
          out => undef, raw => undef, loadgen => undef, quick => 0,
-         sections => 'abc');
+         sections => 'abcd');
 GetOptions(\%o, 'reps=i', 'events=i', 'chunk-delay=f', 'rps-reps=i',
            'duration=f', 'conns=i', 'mem-big-events=i', 'mem-event-size=i',
            'mem-small-events=i', 'mem-small-event-size=i', 'out=s',
@@ -97,15 +98,41 @@ my $tmp = AttestTest::tmpdir();
 my $agent = AttestTest::Agent->start(gpus => 1);
 my $ap = $agent->port;
 
-# Records a signed completion of $size bytes from the agent: the replay
-# upstream serves it again and again (the module checks that the body
-# matches its signature and that the signer is the attested key; nothing
-# ties a completion to a request or a time, so a replay verifies).
+# The request bodies the client sends (loadgen -b): the non-streamed and
+# streamed chat, and (d) prompts of 4 KiB and 100 KiB.
+my $MSG = '"messages":[{"role":"user","content":"Count to two hundred."}]';
+my %BODY = (complete => qq({"model":"bench",$MSG}),
+            stream => qq({"model":"bench",$MSG,"stream":true}));
+for my $kb (4, 100) {
+    # prose with the escapes a prompt carries: quotes, newlines, unicode
+    my $unit = 'The quick brown fox \"jumps\" over the lazy dog.\n'
+             . 'caf\u00e9 na\u00efve 42 ';
+    my $head = qq({"model":"bench","messages":[{"role":"system","content":)
+             . qq("Be brief."},{"role":"user","content":");
+    my $tail = qq("}],"temperature":0.7,"max_tokens":256});
+    my $fill = 1024 * $kb - length($head) - length($tail);
+    my $text = substr($unit x (1 + int($fill / length $unit)), 0, $fill);
+    $text =~ s/\\[^"\\]*\z//;
+    $BODY{"prompt$kb"} = $head . $text . (' ' x ($fill - length $text))
+                       . $tail;
+}
+my %BODY_FILE;
+for my $k (sort keys %BODY) {
+    $BODY_FILE{$k} = "$tmp/body-$k.json";
+    open my $fh, '>:raw', $BODY_FILE{$k} or die "bench: $k: $!";
+    print $fh $BODY{$k};
+    close $fh;
+}
+
+# Records a signed completion of $size bytes from the agent, answering the
+# request body $BODY{$req}: the replay upstream serves it again and again
+# (the module checks that the body matches its signature, that the signer
+# is the attested key and, attest_bind_request, that it answers this very
+# request body; nothing ties it to a time, so a replay of it verifies).
 sub record {
-    my ($name, $size) = @_;
+    my ($name, $size, $req) = @_;
     my $r = post_json($agent->url('/v1/chat/completions'),
-                      {model => 'bench', messages =>
-                       [{role => 'user', content => 'hi'}]},
+                      $BODY{$req // 'complete'},
                       {'X-Test-Body-Size' => $size});
     die "bench: recording $name: $r->{status}\n" unless $r->{status} == 200;
     open my $fh, '>:raw', "$tmp/www/$name.json" or die "$name: $!";
@@ -127,7 +154,9 @@ EOF
 }
 
 mkdir "$tmp/www" or die "bench: $tmp/www: $!";
-my $replay_locs = record('small', 1024) . record('large', 65536);
+my $replay_locs = record('small', 1024) . record('large', 65536)
+                . record('prompt4', 1024, 'prompt4')
+                . record('prompt100', 1024, 'prompt100');
 
 my $replay = AttestTest::Nginx->start(no_module => 1, log_level => 'warn',
                                       http => <<"EOF");
@@ -145,8 +174,7 @@ my $rp = $replay->port;
 mkdir "$tmp/streams" or die "bench: $tmp/streams: $!";
 {
     my $n = $o{events};
-    my $body = '{"model":"bench","messages":[{"role":"user","content":'
-             . '"Count to two hundred."}],"stream":true}';
+    my $body = $BODY{stream};
     my $raw = raw_http($ap, "POST /v1/chat/completions HTTP/1.1\r\n"
         . "Host: agent\r\nContent-Type: application/json\r\n"
         . "X-Test-Stream-Events: $n\r\nX-Test-Chunk-Delay: 0\r\n"
@@ -242,6 +270,17 @@ server {
         proxy_buffering on;
     }
 
+    # (d) the same without request binding
+    location /replay-nobind/ {
+        attest zone=ionet;
+        attest_bind_request off;
+        proxy_pass http://replay/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering on;
+    }
+
     location /replay-plain/ {
         proxy_pass http://replay/;
         proxy_http_version 1.1;
@@ -291,18 +330,7 @@ my $port = $ngx->port;
 
 # --- client ---------------------------------------------------------------
 
-my $STREAM_BODY = "$tmp/stream.json";
-my $COMPLETE_BODY = "$tmp/complete.json";
-{
-    my $msg = '"messages":[{"role":"user","content":"Count to two '
-            . 'hundred."}]';
-    open my $fh, '>', $STREAM_BODY or die;
-    print $fh qq({"model":"bench",$msg,"stream":true});
-    close $fh;
-    open $fh, '>', $COMPLETE_BODY or die;
-    print $fh qq({"model":"bench",$msg});
-    close $fh;
-}
+my $STREAM_BODY = $BODY_FILE{stream};
 
 sub loadgen {
     my (@argv) = @_;
@@ -319,9 +347,11 @@ sub stream {
                    '-t', 30, map { ('-H', "$_: $h{$_}") } sort keys %h);
 }
 
+# a -Body header picks the request body (%BODY; default "complete")
 sub rps {
     my ($path, $conns, %h) = @_;
-    return loadgen('rps', '-p', $port, '-u', $path, '-b', $COMPLETE_BODY,
+    my $body = $BODY_FILE{delete $h{-Body} // 'complete'};
+    return loadgen('rps', '-p', $port, '-u', $path, '-b', $body,
                    '-c', $conns, '-d', $o{duration},
                    map { ('-H', "$_: $h{$_}") } sort keys %h);
 }
@@ -331,9 +361,11 @@ sub rps {
 {
     my %small = ('X-Test-Body-Size' => 1024);
     for my $c (['/v1/chat/completions', \%small],
-               ['/replay/small.json', {}], ['/replay/large.json', {}]) {
+               ['/replay/small.json', {}], ['/replay/large.json', {}],
+               ['/replay/prompt4.json', {}, 'prompt4'],
+               ['/replay/prompt100.json', {}, 'prompt100']) {
         my $r = post_json("http://127.0.0.1:$port$c->[0]",
-                          '{"model":"bench","messages":[]}', $c->[1]);
+                          $BODY{$c->[2] // 'complete'}, $c->[1]);
         my $st = $r->{headers}{'x-attestation-status'} // '';
         die "bench: $c->[0] is not verified: $r->{status} $st\n"
             . $ngx->error_log unless $r->{status} == 200
@@ -451,7 +483,7 @@ say_('');
 # --- (b) non-streaming ----------------------------------------------------
 
 SECTION_B:
-goto SECTION_C unless $o{sections} =~ /b/;
+goto SECTION_D unless $o{sections} =~ /b/;
 
 note_("non-streaming: $o{'rps-reps'} rounds of $o{duration} s runs");
 my @cases = (
@@ -504,6 +536,70 @@ for my $c (@cases) {
 }
 say_('    (rps ratio module/plain: 1.0 = no cost, lower is slower; latency '
      . 'ratio: higher is slower)');
+say_('');
+
+# --- (d) request binding -------------------------------------------------
+
+SECTION_D:
+goto SECTION_C unless $o{sections} =~ /d/;
+
+# The added cost of attest_bind_request per request: the same replayed
+# 1 KB answer to a 4 KiB and a 100 KiB prompt, through plain proxy_pass,
+# the module with binding off and with it on (the default), interleaved.
+note_("request binding: $o{'rps-reps'} rounds of $o{duration} s runs");
+my @bind = (['4 KiB', 'prompt4'], ['100 KiB', 'prompt100']);
+my @bind_locs = (['plain', '/replay-plain/'], ['off', '/replay-nobind/'],
+                 ['on', '/replay/']);
+my %bres;
+for my $rep (1 .. $o{'rps-reps'}) {
+    for my $c (@bind) {
+        my ($label, $body) = @$c;
+        my @order = $rep % 2 ? @bind_locs : reverse @bind_locs;
+        for my $conns ($o{conns}, 1) {
+            for my $w (@order) {
+                my $r = rps("$w->[1]$body.json", $conns, -Body => $body);
+                die "bench: binding $label $w->[0]: errors: "
+                    . encode_json($r) . "\n" if $r->{errors}
+                                                || !$r->{requests};
+                push @{ $bres{$label}{$w->[0]}{$conns} }, $r;
+            }
+        }
+    }
+}
+$RAW{request_binding} = \%bres;
+
+say_("(d) request binding (attest_bind_request): a 1 KB replayed answer to "
+     . "a prompt of");
+say_("    4 KiB (in memory) and 100 KiB (a temp file beyond "
+     . "client_body_buffer_size);");
+say_("    requests/s with $o{conns} connections, p50 latency with 1 (ms); "
+     . "medians of $o{'rps-reps'} runs");
+say_(sprintf('    %-8s %9s %9s %9s %8s %8s %8s %10s %10s', 'prompt',
+             'rps plain', 'rps off', 'rps on', 'p50 pl', 'p50 off',
+             'p50 on', 'cpu us/req', 'wait us'));
+for my $c (@bind) {
+    my $k = $c->[0];
+    my $g = sub {
+        my ($w, $conns, $f) = @_;
+        return median(map { $_->{$f} } @{ $bres{$k}{$w}{$conns} });
+    };
+    my %rps = map { ($_ => $g->($_, $o{conns}, 'rps')) } qw(plain off on);
+    my %p50 = map { ($_ => $g->($_, 1, 'p50_ms')) } qw(plain off on);
+    # the worker is saturated with $o{conns} connections: the difference
+    # of the time per request is the CPU binding adds
+    my $cpu = $rps{on} && $rps{off}
+            ? 1e6 / $rps{on} - 1e6 / $rps{off} : undef;
+    say_(sprintf('    %-8s %9s %9s %9s %8s %8s %8s %10s %10s', $k,
+                 fmt($rps{plain}, '%.0f'), fmt($rps{off}, '%.0f'),
+                 fmt($rps{on}, '%.0f'), fmt($p50{plain}, '%.3f'),
+                 fmt($p50{off}, '%.3f'), fmt($p50{on}, '%.3f'),
+                 fmt($cpu, '%+.1f'),
+                 fmt(defined $p50{on} && defined $p50{off}
+                     ? 1000 * ($p50{on} - $p50{off}) : undef, '%+.1f')));
+}
+say_('    (cpu us/req: 1e6/rps(on) - 1e6/rps(off), what binding costs the '
+     . 'worker;');
+say_('    wait us: p50(on) - p50(off), what one request waits longer)');
 say_('');
 
 # --- (c) memory -----------------------------------------------------------

@@ -691,6 +691,61 @@ test_reason(void)
 }
 
 
+
+/* attest_json_escape / _unescape: the fetch body and $attest_request_model */
+static void
+test_json_escape(void)
+{
+    size_t       i, n;
+    char         out[256];
+    uint8_t      back[256];
+    const char  *in = "a\"b\\c\n\r\t\b\f\x01\x1f\x7f/\xc3\xa9";
+    const char  *want = "a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\x7f/"
+                        "\xc3\xa9";
+
+    static const struct {
+        const char  *in;
+        const char  *out;
+        size_t       out_len;
+    } un[] = {
+        { "plain", "plain", 5 },
+        { "\\\"\\\\\\/\\n\\r\\t\\b\\f", "\"\\/\n\r\t\b\f", 8 },
+        { "\\u0041\\u00e9\\u20ac", "A\xc3\xa9\xe2\x82\xac", 6 },
+        { "\\ud83d\\ude00", "\xf0\x9f\x98\x80", 4 },
+        { "\\uD83D\\uDE00!", "\xf0\x9f\x98\x80!", 5 },
+        /* lone surrogates keep their three-byte form */
+        { "\\ud800x", "\xed\xa0\x80x", 4 },
+        { "\\udc00\\ud800", "\xed\xb0\x80\xed\xa0\x80", 6 },
+        { "\\u0000", "\0", 1 },
+    };
+
+    static const char  *bad[] = {
+        "\\", "\\x", "\\u12", "\\u12g4", "a\\", "\\u00"
+    };
+
+    n = attest_json_escape((const uint8_t *) in, strlen(in), NULL);
+    is_int((long) n, (long) strlen(want), "json_escape: length only");
+
+    n = attest_json_escape((const uint8_t *) in, strlen(in), out);
+    ok(n == strlen(want) && memcmp(out, want, n) == 0,
+       "json_escape: quotes, backslashes, controls; UTF-8 and / kept");
+
+    n = attest_json_unescape(out, n, back);
+    ok(n == strlen(in) && memcmp(back, in, n) == 0,
+       "json_unescape: the escape's inverse");
+
+    for (i = 0; i < sizeof(un) / sizeof(un[0]); i++) {
+        n = attest_json_unescape(un[i].in, strlen(un[i].in), back);
+        ok(n == un[i].out_len && memcmp(back, un[i].out, n) == 0,
+           "json_unescape \"%s\"", un[i].in);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        n = attest_json_unescape(bad[i], strlen(bad[i]), back);
+        ok(n == (size_t) -1, "json_unescape \"%s\": refused", bad[i]);
+    }
+}
+
 int
 main(void)
 {
@@ -701,6 +756,7 @@ main(void)
     test_b64_padding();
     test_b64_alphabet();
     test_reason();
+    test_json_escape();
 
     return tap_done();
 }
