@@ -252,8 +252,7 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
 {
     $agent->reset_stats;
     my $r = post_json("$base/v1/private/chat/completions", $chat,
-                      {'X-Attest-Model' => $MODEL, 'Cookie' => 'junk=1',
-                       'X-Junk' => 'client'});
+                      {'Cookie' => 'junk=1', 'X-Junk' => 'client'});
     is($r->{status}, 200, 'SDK path /v1/private/chat/completions: 200')
         or diag($r->{content});
     is($r->{headers}{'x-attestation-status'}, 'verified',
@@ -264,7 +263,8 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
               'io.net sees its own paths');
     is($s->{last_attestation_request}{model_id},
        'REPLACE-WITH-THE-IO.NET-MODEL-ID',
-       'the attestation names the io.net model id from ionet-models.conf');
+       'the body\'s model, mapped in ionet-models.conf, is the io.net '
+       . 'model id the attestation names');
     my ($comp) = grep { $_->{kind} eq 'completion' } @{ $s->{log} };
     is($comp->{headers}{authorization}, "Bearer $KEY",
        'the API key from ionet-secrets.conf goes to io.net');
@@ -273,38 +273,37 @@ my $chat = {model => $MODEL, messages => [{role => 'user', content => 'hi'}]};
     my ($fetch) = grep { $_->{kind} eq 'attestation' } @{ $s->{log} };
     is($fetch->{headers}{authorization}, "Bearer $KEY",
        'the attestation request carries the API key');
-    is_deeply([grep { /junk|cookie|x-attest-model/ }
+    is_deeply([grep { /junk|cookie/ }
                sort keys %{ $fetch->{headers} }], [],
               'no client header reaches the attestation endpoint')
         or diag(join ' ', sort keys %{ $fetch->{headers} });
     is($comp->{headers}{'x-junk'}, 'client',
        '(the completion itself carries the client\'s headers)');
 
-    $r = post_json("$base/v1/private/completions", $chat,
-                   {'X-Attest-Model' => $MODEL});
+    $r = post_json("$base/v1/private/completions", $chat);
     is($r->{status}, 200, 'io.net path /v1/private/completions: 200');
     is($r->{headers}{'x-attestation-status'}, 'verified',
        'io.net path: verified');
 
     $r = post_json("$base/v1/private/chat/completions", $chat,
-                   {'X-Attest-Model' => $MODEL,
-                    'X-Test-Mode' => 'tamper_body'});
+                   {'X-Test-Mode' => 'tamper_body'});
     is($r->{status}, 502, 'a tampered answer: 502');
     is($r->{json} && $r->{json}{error}{code}, 'body_mismatch',
        'a tampered answer: the reason in the OpenAI error shape');
 }
 
-# the model restriction: unlisted or missing -> 400 before io.net is asked
-for my $case (['no X-Attest-Model', {}],
-              ['an unlisted model', {'X-Attest-Model' => 'other'}],
-              ['JSON in the model header',
-               {'X-Attest-Model' => 'x","nonce":"00'}]) {
-    my ($label, $h) = @$case;
+# the model restriction: the body's model unlisted or missing -> 502
+# before io.net is asked
+for my $case (['no model', undef], ['an unlisted model', 'other'],
+              ['JSON in the model', 'x","nonce":"00']) {
+    my ($label, $model) = @$case;
     $agent->reset_stats;
-    my $r = post_json("$base/v1/private/chat/completions", $chat, $h);
-    is($r->{status}, 400, "$label: 400");
-    is($r->{json} && $r->{json}{error}{code}, 'model_not_found',
-       "$label: model_not_found, in the OpenAI error shape");
+    my %c = (%$chat, model => $model);
+    delete $c{model} unless defined $model;
+    my $r = post_json("$base/v1/private/chat/completions", \%c);
+    is($r->{status}, 502, "$label: 502");
+    is($r->{json} && $r->{json}{error}{code}, 'attestation_unavailable',
+       "$label: attestation_unavailable, in the OpenAI error shape");
     like($r->{headers}{'content-type'}, qr{^application/json},
          "$label: JSON");
     my $s = $agent->stats;
@@ -329,7 +328,7 @@ SKIP: {
         my ($mode, @opt) = @_;
         my ($rc, $out) = AttestTest::run_cmd(
             [$NODE, repo() . '/t/node/chat.mjs', "$base/v1/private", $mode,
-             '--header', "X-Attest-Model: $MODEL", @opt], timeout => 60);
+             '--model', $MODEL, @opt], timeout => 60);
         my ($line) = $out =~ /^(\{.*\})\s*$/m;
         my $res = $line ? eval { decode_json($line) } : undef;
         diag("chat.mjs $mode @opt: exit $rc\n$out") unless $res;

@@ -7,7 +7,7 @@
  *
  *   node t/node/chat.mjs http://127.0.0.1:PORT/v1 stream|complete
  *       [--test-mode stream_tamper] [--events N] [--event-size N]
- *       [--header 'Name: value']... [--retries N]
+ *       [--header 'Name: value']... [--retries N] [--model NAME]
  *
  * (--base URL and --mode MODE may replace the two positional arguments.)
  *
@@ -37,7 +37,8 @@ function usage(msg) {
 
 function parseArgs(argv) {
     const opt = { base: null, mode: 'stream', testMode: null, events: null,
-                  eventSize: null, headers: {}, retries: 0 };
+                  eventSize: null, headers: {}, retries: 0,
+                  model: 'test-model' };
     const positional = [];
     for (let i = 0; i < argv.length; i++) {
         const name = argv[i];
@@ -57,6 +58,7 @@ function parseArgs(argv) {
         case '--events': opt.events = value; break;
         case '--event-size': opt.eventSize = value; break;
         case '--retries': opt.retries = Number(value); break;
+        case '--model': opt.model = value; break;
         case '--header': {
             const m = /^([^:]+):\s*(.*)$/.exec(value);
             if (!m) {
@@ -121,7 +123,7 @@ async function main() {
     const out = { ok: false, mode: opt.mode, status: null,
                   attestation: null, chunks: 0, foreign: 0, content: '',
                   finish_reason: null, error: null };
-    const params = { model: 'test-model',
+    const params = { model: opt.model,
                      messages: [{ role: 'user', content: 'Say hello.' }] };
 
     try {
