@@ -823,11 +823,12 @@ sub access_log { AttestTest::slurp("$_[0]{prefix}/logs/access.log") }
 sub worker_pids {
     my ($self) = @_;
     return () unless $self->{master};
+    my @kids = AttestTest::_children($self->{master});
     # under valgrind the title nginx sets is not in /proc/PID/cmdline
-    return AttestTest::_children($self->{master}) if $ENV{ATTEST_VALGRIND};
+    return @kids if $ENV{ATTEST_VALGRIND};
     return grep {
         AttestTest::slurp("/proc/$_/cmdline") =~ /worker process/
-    } AttestTest::_children($self->{master});
+    } @kids;
 }
 
 # Reloads (SIGHUP to the master, as nginx -s reload does), optionally
