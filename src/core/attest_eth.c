@@ -49,6 +49,16 @@ attest_eth_ctx(void)
 }
 
 
+void
+attest_eth_cleanup(void)
+{
+    if (attest_secp256k1_ctx) {
+        secp256k1_context_destroy(attest_secp256k1_ctx);
+        attest_secp256k1_ctx = NULL;
+    }
+}
+
+
 /* 0 < v < n for a 32-byte big-endian scalar */
 static int
 attest_eth_scalar_in_range(const uint8_t v[32])

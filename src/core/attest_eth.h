@@ -51,4 +51,11 @@ attest_reason_t attest_eth_recover(const uint8_t digest[32],
 void attest_eth_pubkey_address(const uint8_t pub[64],
     uint8_t addr[ATTEST_ETH_ADDR_LEN]);
 
+/*
+ * Frees the process's recovery context (made on first use).  For a
+ * process that unloads the core before it exits (an nginx worker unloads
+ * its modules): the context would be lost with the static pointer.
+ */
+void attest_eth_cleanup(void);
+
 #endif /* ATTEST_ETH_H */

@@ -5,11 +5,13 @@
 #include "ngx_http_attest_module.h"
 
 #include "attest_codec.h"
+#include "attest_eth.h"
 #include "attest_pem.h"
 #include "attest_version.h"
 
 
 static ngx_int_t ngx_http_attest_init(ngx_conf_t *cf);
+static void ngx_http_attest_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_attest_init_module(ngx_cycle_t *cycle);
 static void *ngx_http_attest_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_attest_create_loc_conf(ngx_conf_t *cf);
@@ -283,7 +285,7 @@ ngx_module_t  ngx_http_attest_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_attest_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1165,4 +1167,15 @@ ngx_http_attest_init(ngx_conf_t *cf)
     h[0] = ngx_http_attest_log_handler;
 
     return ngx_http_attest_filter_init(cf);
+}
+
+
+/*
+ * A worker unloads the module when it exits: the core's process-wide
+ * recovery context goes first, or it would be lost with its pointer.
+ */
+static void
+ngx_http_attest_exit_process(ngx_cycle_t *cycle)
+{
+    attest_eth_cleanup();
 }

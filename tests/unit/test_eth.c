@@ -375,6 +375,13 @@ test_public_examples(void)
     is_int(rc, ATTEST_OK, "web3.js example recovers");
     is_str(out, W3JS_ADDR, "web3.js example: signer address");
 
+    /* the context freed (as an nginx worker does at exit) is made again */
+    attest_eth_cleanup();
+    attest_eth_cleanup();
+    rc = recover_text(W3JS_TEXT, sizeof(W3JS_TEXT) - 1, W3JS_SIG, out);
+    ok(rc == ATTEST_OK && strcmp(out, W3JS_ADDR) == 0,
+       "recovery after attest_eth_cleanup()");
+
     /* the same without 0x and with v = 1 instead of 28 */
     strcpy(sig, W3PY_SIG + 2);
     memcpy(sig + 128, "01", 2);
