@@ -183,7 +183,7 @@ sub ask {
     }
 
     is($ok, 150, '150 keys verified in a 32k zone');
-    like($ngx->error_log, qr/\[warn\].*zone "tiny" is full, evicting the least recently used key "[0-9a-f]{8}:model-1-/,
+    like($ngx->error_log, qr/\[warn\].*zone "tiny" is full, evicting the least recently used key "[0-9a-f]{32}:model-1-/,
          'eviction logged at warn, oldest key first');
 
     my $before = fetches();

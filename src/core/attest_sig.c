@@ -67,6 +67,7 @@ attest_sig_verify(const attest_sig_fields_t *f, const attest_signer_t *signer,
     uint8_t          recovered[ATTEST_ETH_ADDR_LEN];
     char             a[43], b[43];
     attest_reason_t  rc;
+    attest_signer_t  picked;
 
     if (f->text.data == NULL) {
         return attest_fail(err, ATTEST_SIGNATURE_MISSING, "no text");
@@ -126,6 +127,18 @@ attest_sig_verify(const attest_sig_fields_t *f, const attest_signer_t *signer,
         attest_eth_format_address(claimed, b);
         return attest_fail(err, ATTEST_SIGNATURE_INVALID,
                            "signature recovers to %s, not %s", a, b);
+    }
+
+    if (signer->find) {
+        picked = *signer;
+
+        if (picked.find(&picked, claimed) != 0) {
+            attest_eth_format_address(claimed, a);
+            return attest_fail(err, ATTEST_SIGNER_NOT_ATTESTED,
+                               "signed by %s, not an attested signer", a);
+        }
+
+        signer = &picked;
     }
 
     if (memcmp(claimed, signer->address, ATTEST_ETH_ADDR_LEN) != 0) {

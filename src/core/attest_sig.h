@@ -28,11 +28,21 @@ typedef struct {
     uint8_t  response_hash[32];
 } attest_text_t;
 
-typedef struct {
+typedef struct attest_signer_s  attest_signer_t;
+
+struct attest_signer_s {
     const uint8_t  *address;        /* 20 bytes: the attested signer */
     const char     *image_digest;   /* NULL: none attested */
     size_t          image_digest_len;
-} attest_signer_t;
+
+    /*
+     * A set of attested signers (NULL: the one above): given the address
+     * a valid signature recovered to, fills address and image digest of
+     * its member and returns 0, or returns -1 (signer_not_attested).
+     */
+    int           (*find)(attest_signer_t *s, const uint8_t claimed[20]);
+    void           *data;
+};
 
 
 /* "<64 hex>:<64 hex>", nothing else: ATTEST_OK or ATTEST_TEXT_MALFORMED */

@@ -10,6 +10,8 @@
 
 
 static void ngx_http_attest_cleanup(void *data);
+static int ngx_http_attest_find_signer(attest_signer_t *s,
+    const uint8_t claimed[20]);
 static ngx_int_t ngx_http_attest_push_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_list_t *list);
 
@@ -317,4 +319,53 @@ ngx_http_attest_log_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The signer a response is checked against: the machines attested for
+ * its key that the request knows.  The one that signed becomes
+ * ctx->entry; an unknown one is kept in ctx->claimed for discovery.
+ */
+void
+ngx_http_attest_signer(ngx_http_attest_ctx_t *ctx, attest_signer_t *signer)
+{
+    signer->address = ctx->entry.result.signing_address;
+    signer->image_digest = NULL;
+    signer->image_digest_len = 0;
+    signer->find = ngx_http_attest_find_signer;
+    signer->data = ctx;
+}
+
+
+static int
+ngx_http_attest_find_signer(attest_signer_t *s, const uint8_t claimed[20])
+{
+    ngx_http_attest_ctx_t *ctx = s->data;
+
+    ngx_uint_t                i;
+    ngx_http_attest_entry_t  *m;
+
+    ngx_memcpy(ctx->claimed, claimed, 20);
+
+    for (i = 0; i < ctx->zr.nmachines; i++) {
+        m = &ctx->zr.machines[i];
+
+        if (ngx_memcmp(m->result.signing_address, claimed, 20) != 0) {
+            continue;
+        }
+
+        if (m != &ctx->entry) {
+            ctx->entry = *m;
+        }
+
+        s->address = ctx->entry.result.signing_address;
+        s->image_digest = ctx->entry.result.has_image_digest
+                          ? ctx->entry.result.image_digest : NULL;
+        s->image_digest_len = ctx->entry.result.image_digest_len;
+
+        return 0;
+    }
+
+    return -1;
 }

@@ -1,9 +1,17 @@
 /*
- * Before a request is proxied: once its body is read and hashed
- * (request.c), make sure a fresh, verified attestation exists for its
- * key, fetching and verifying one through an in-memory subrequest to the
- * attest_fetch location when it does not.  Without one, enforce mode
- * answers 502 here and the request never reaches upstream.
+ * The attestation fetches: through an in-memory subrequest to the
+ * attest_fetch location, each with a fresh nonce and full verification,
+ * one in flight per key across workers (the zone's lease).
+ *
+ * - Before a request is proxied (the pre-content handler), once its body
+ *   is read and hashed (request.c): make sure the key has attested
+ *   machines, fetching when it has none.  Without one, enforce mode
+ *   answers 502 here and the request never reaches upstream.
+ * - A refresh: a request that finds a machine older than attest_refresh
+ *   goes on at once and starts a background fetch (as mirror does).
+ * - Discovery: a response signed by a signer outside the set waits for
+ *   fetches until that signer appears, at most attest_discover of them
+ *   (the filters hold its verdict meanwhile).
  */
 
 #include <openssl/rand.h>
@@ -16,11 +24,26 @@
 /* how often a request waiting on another's fetch looks again (ms) */
 #define NGX_HTTP_ATTEST_POLL  20
 
+/* what a fetch is for */
+#define NGX_HTTP_ATTEST_FETCH_FIRST     0
+#define NGX_HTTP_ATTEST_FETCH_DISCOVER  1
+#define NGX_HTTP_ATTEST_FETCH_REFRESH   2
 
-static ngx_int_t ngx_http_attest_fetch_start(ngx_http_request_t *r,
+
+static ngx_int_t ngx_http_attest_fetch_begin(ngx_http_request_t *r,
     ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_fetch_lookup(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
+static ngx_int_t ngx_http_attest_fetch_start(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx,
+    ngx_uint_t kind);
 static ngx_int_t ngx_http_attest_fetch_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_attest_fetch_later_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static attest_reason_t ngx_http_attest_fetch_check(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_entry_t *entry);
 static void ngx_http_attest_fetch_verify(ngx_http_request_t *r,
     ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_deny(ngx_http_request_t *r,
@@ -29,13 +52,14 @@ static ngx_int_t ngx_http_attest_redirect_check(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_wait(ngx_http_request_t *r);
 static void ngx_http_attest_wait_handler(ngx_http_request_t *r);
+static void ngx_http_attest_discover_wake(ngx_event_t *ev);
+static void ngx_http_attest_fetch_cleanup(void *data);
 
 
 ngx_int_t
 ngx_http_attest_precontent_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
-    attest_reason_t              reason;
     ngx_http_attest_ctx_t       *ctx;
     ngx_http_attest_loc_conf_t  *alcf;
 
@@ -74,45 +98,15 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
                    "fetching %ud, decided %ud", &r->uri, ctx->started,
                    ctx->fetching, ctx->decided);
 
-    if (ctx->fetching) {
+    if (ctx->fetching && ctx->fetch_kind == NGX_HTTP_ATTEST_FETCH_FIRST) {
         return NGX_AGAIN;
     }
 
     if (!ctx->started) {
-        ctx->started = 1;
-        ctx->wait_start = ngx_http_attest_now();
-
-        if (alcf->key) {
-            if (ngx_http_complex_value(r, alcf->key, &ctx->key) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
+        rc = ngx_http_attest_fetch_begin(r, alcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
         }
-
-        if (ctx->key.len > NGX_HTTP_ATTEST_KEY_MAX) {
-            /* before any fetch or zone write: a client may choose keys */
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "attest: attest_key value of %uz bytes refused, "
-                          "more than %d", ctx->key.len,
-                          NGX_HTTP_ATTEST_KEY_MAX);
-
-            ctx->key.len = 0;
-            ctx->decided = 1;
-            ctx->attestation_reason = ATTEST_KEY_TOO_LONG;
-        }
-
-        /* entries are per policy: see ngx_http_attest_policy_id() */
-        ctx->zkey.data = ngx_pnalloc(r->pool, 9 + ctx->key.len);
-        if (ctx->zkey.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->zkey.len = ngx_sprintf(ctx->zkey.data, "%08xD:%V",
-                                    alcf->policy_id, &ctx->key)
-                        - ctx->zkey.data;
-
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "attest: lookup key \"%V\" in zone \"%V\"",
-                       &ctx->key, &alcf->shm_zone->shm.name);
     }
 
     if (ctx->fetched && !ctx->decided) {
@@ -120,46 +114,9 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
     }
 
     if (!ctx->decided) {
-        rc = ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->zkey, alcf->ttl,
-                                         ctx->wait_start, &ctx->entry,
-                                         &reason, r->connection->log);
-
-        if (!ctx->looked_up) {
-            ctx->looked_up = 1;
-            ngx_http_attest_zone_count_lookup(alcf->shm_zone, rc);
-        }
-
-        switch (rc) {
-
-        case NGX_HTTP_ATTEST_ZONE_FRESH:
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "attest: cached attestation for key \"%V\"",
-                           &ctx->key);
-
-            ctx->decided = 1;
-            ctx->attested = 1;
-            ctx->attestation_reason = ATTEST_OK;
-            return NGX_DECLINED;
-
-        case NGX_HTTP_ATTEST_ZONE_LOST:
-            /* the fetch this request waited on failed: so does it */
-            ctx->decided = 1;
-            ctx->attestation_reason = reason;
-            break;
-
-        case NGX_HTTP_ATTEST_ZONE_WAIT:
-            if (ngx_http_attest_now() - ctx->wait_start
-                < NGX_HTTP_ATTEST_ZONE_LEASE)
-            {
-                return ngx_http_attest_wait(r);
-            }
-
-            /* the fetching request vanished: fetch without the lease */
-            return ngx_http_attest_fetch_start(r, alcf, ctx);
-
-        default: /* NGX_HTTP_ATTEST_ZONE_MISS */
-            ctx->leased = 1;
-            return ngx_http_attest_fetch_start(r, alcf, ctx);
+        rc = ngx_http_attest_fetch_lookup(r, alcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
@@ -170,6 +127,150 @@ ngx_http_attest_precontent_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_attest_deny(r, ctx);
+}
+
+
+/* the request's key in the zone: scope and attest_key */
+static ngx_int_t
+ngx_http_attest_fetch_begin(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    ctx->started = 1;
+
+    if (alcf->key) {
+        if (ngx_http_complex_value(r, alcf->key, &ctx->key) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ctx->key.len > NGX_HTTP_ATTEST_KEY_MAX) {
+        /* before any fetch or zone write: a client may choose keys */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "attest: attest_key value of %uz bytes refused, "
+                      "more than %d", ctx->key.len, NGX_HTTP_ATTEST_KEY_MAX);
+
+        ctx->key.len = 0;
+        ctx->decided = 1;
+        ctx->attestation_reason = ATTEST_KEY_TOO_LONG;
+    }
+
+    /* entries are per scope: see ngx_http_attest_scope() */
+    ctx->zr.key.data = ngx_pnalloc(r->pool, alcf->scope.len + ctx->key.len);
+    if (ctx->zr.key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->zr.key.len = ngx_sprintf(ctx->zr.key.data, "%V%V", &alcf->scope,
+                                  &ctx->key)
+                      - ctx->zr.key.data;
+
+    ctx->zr.max = alcf->signers;
+    ctx->zr.refresh = alcf->refresh;
+    ctx->zr.discover = alcf->discover;
+    ctx->zr.since = ngx_http_attest_now();
+    ctx->shm_zone = alcf->shm_zone;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_attest_fetch_cleanup;
+    cln->data = ctx;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: lookup key \"%V\" in zone \"%V\"",
+                   &ctx->key, &alcf->shm_zone->shm.name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request ends: a lease it still holds goes (its fetch was cut, its
+ * client went away), so that a waiter takes the fetch over, and so does
+ * its discovery timer.
+ */
+static void
+ngx_http_attest_fetch_cleanup(void *data)
+{
+    ngx_http_attest_ctx_t *ctx = data;
+
+    if (ctx->disc_timer.timer_set) {
+        ngx_del_timer(&ctx->disc_timer);
+    }
+
+    if (ctx->zr.lease) {
+        ngx_http_attest_zone_release(ctx->shm_zone, &ctx->zr);
+    }
+}
+
+
+/* NGX_OK: decided; else the handler's return */
+static ngx_int_t
+ngx_http_attest_fetch_lookup(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_attest_zone_lookup(alcf->shm_zone, &ctx->zr, r->pool,
+                                     r->connection->log);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ctx->looked_up) {
+        ctx->looked_up = 1;
+        ngx_http_attest_zone_count_lookup(alcf->shm_zone, rc);
+    }
+
+    switch (rc) {
+
+    case NGX_HTTP_ATTEST_ZONE_FRESH:
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "attest: %ui cached signers for key \"%V\"",
+                       ctx->zr.nmachines, &ctx->key);
+
+        ctx->decided = 1;
+        ctx->attested = 1;
+        ctx->attestation_reason = ATTEST_OK;
+
+        /* until a response names its signer, the most recent one */
+        ctx->entry = ctx->zr.machines[ctx->zr.nmachines - 1];
+
+        if (ctx->zr.refresh_due
+            && ngx_http_attest_fetch_start(r, alcf, ctx,
+                                           NGX_HTTP_ATTEST_FETCH_REFRESH)
+               != NGX_AGAIN)
+        {
+            ngx_http_attest_zone_release(alcf->shm_zone, &ctx->zr);
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_ATTEST_ZONE_LOST:
+        /* the fetch this request waited on failed: so does it */
+        ctx->decided = 1;
+        ctx->attestation_reason = ctx->zr.reason;
+        return NGX_OK;
+
+    case NGX_HTTP_ATTEST_ZONE_WAIT:
+        /* as long as the fetch's owner lives: see the zone's lease */
+        return ngx_http_attest_wait(r);
+
+    default: /* NGX_HTTP_ATTEST_ZONE_MISS */
+        rc = ngx_http_attest_fetch_start(r, alcf, ctx,
+                                         NGX_HTTP_ATTEST_FETCH_FIRST);
+
+        if (rc != NGX_AGAIN) {
+            ngx_http_attest_zone_release(alcf->shm_zone, &ctx->zr);
+        }
+
+        return rc;
+    }
 }
 
 
@@ -259,11 +360,18 @@ ngx_http_attest_wait_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * A fetch; the caller holds the key's lease.  The first one is waited
+ * for (the pre-content phase resumes when it ends), a discovery fetch
+ * wakes the held response, a refresh runs in the background.
+ */
 static ngx_int_t
 ngx_http_attest_fetch_start(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx,
+    ngx_uint_t kind)
 {
     char                         hex[65];
+    ngx_uint_t                   flags;
     ngx_http_request_t          *sr;
     ngx_http_post_subrequest_t  *ps;
 
@@ -281,16 +389,26 @@ ngx_http_attest_fetch_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ps->handler = ngx_http_attest_fetch_done;
     ps->data = ctx;
+    flags = NGX_HTTP_SUBREQUEST_IN_MEMORY;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "attest: fetching attestation for key \"%V\" from \"%V\"",
-                   &ctx->key, &alcf->fetch);
+    if (kind == NGX_HTTP_ATTEST_FETCH_FIRST) {
+        ps->handler = ngx_http_attest_fetch_done;
+        flags |= NGX_HTTP_SUBREQUEST_WAITED;
 
-    if (ngx_http_subrequest(r, &alcf->fetch, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
+    } else {
+        ps->handler = ngx_http_attest_fetch_later_done;
+
+        if (kind == NGX_HTTP_ATTEST_FETCH_REFRESH) {
+            flags |= NGX_HTTP_SUBREQUEST_BACKGROUND;
+        }
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "attest: fetching attestation (%ui) for key \"%V\" "
+                   "from \"%V\"", kind, &ctx->key, &alcf->fetch);
+
+    if (ngx_http_subrequest(r, &alcf->fetch, NULL, &sr, ps, flags)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -300,23 +418,13 @@ ngx_http_attest_fetch_start(ngx_http_request_t *r,
     sr->header_only = 0;
 
     ctx->fetch_sr = sr;
+    ctx->fetch_kind = kind;
     ctx->fetching = 1;
+    ctx->fetch_too_big = 0;
+    ctx->fetch_size = 0;
     ctx->fetch_start = ngx_current_msec;
 
     return NGX_AGAIN;
-}
-
-
-/* waiters on this fetch learn why it failed; nothing is cached */
-static void
-ngx_http_attest_fetch_failed(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
-{
-    if (ctx->leased) {
-        ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, NULL,
-                                   ctx->attestation_reason,
-                                   r->connection->log);
-    }
 }
 
 
@@ -348,10 +456,68 @@ ngx_http_attest_fetch_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 }
 
 
-/* the report the fetch brought, verified and cached; r: the main request */
-static void
-ngx_http_attest_fetch_verify(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+/*
+ * A discovery or refresh fetch is over: its report is verified here and
+ * joins the key's set.  A discovery's response then looks again (the
+ * parent is posted when a subrequest ends); a refresh only logs.
+ */
+static ngx_int_t
+ngx_http_attest_fetch_later_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_attest_ctx_t *ctx = data;
+
+    ngx_uint_t                   result;
+    attest_reason_t              reason;
+    ngx_http_attest_entry_t      entry;
+    ngx_http_attest_counters_t  *c;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    if (!ctx->fetching) {
+        return rc;
+    }
+
+    ctx->fetching = 0;
+    ctx->fetch_rc = rc;
+
+    alcf = ngx_http_get_module_loc_conf(r->main, ngx_http_attest_module);
+
+    reason = ngx_http_attest_fetch_check(r->main, alcf, ctx, &entry);
+
+    result = (reason == ATTEST_OK) ? NGX_HTTP_ATTEST_RESULT_VERIFIED
+                                   : NGX_HTTP_ATTEST_RESULT_FAILED;
+
+    c = ngx_http_attest_zone_counters(alcf->shm_zone);
+
+    if (ctx->fetch_kind == NGX_HTTP_ATTEST_FETCH_REFRESH) {
+        ngx_http_attest_count(c->refreshes[result]);
+
+        if (reason != ATTEST_OK) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "attest: refresh of key \"%V\" failed: %s; its "
+                          "machines stay until they expire", &ctx->key,
+                          attest_reason_name(reason));
+        }
+
+    } else {
+        ngx_http_attest_count(c->discoveries[result]);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The report a fetch brought (r: the main request): a verified machine
+ * joins the key's set in the zone, or the failure is kept for the
+ * requests that waited on it.  A fetch that ended because the client went
+ * away says nothing of the attestation: nothing is stored, the lease goes
+ * and a waiter fetches.
+ */
+static attest_reason_t
+ngx_http_attest_fetch_check(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx,
+    ngx_http_attest_entry_t *entry)
 {
     ngx_buf_t                 *b;
     attest_err_t               err;
@@ -359,10 +525,20 @@ ngx_http_attest_fetch_verify(ngx_http_request_t *r,
     ngx_http_request_t        *sr;
     ngx_http_core_loc_conf_t  *clcf;
 
-    ctx->decided = 1;
-
     sr = ctx->fetch_sr;
     b = sr->out ? sr->out->buf : NULL;
+
+    if (ctx->fetch_rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || r->connection->error)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "attest: attestation fetch for key \"%V\" ended with "
+                      "its client", &ctx->key);
+
+        ngx_http_attest_zone_release(alcf->shm_zone, &ctx->zr);
+
+        return ATTEST_CLIENT_CLOSED;
+    }
 
     if (ctx->fetch_rc != NGX_OK || sr->headers_out.status != NGX_HTTP_OK
         || b == NULL || ctx->fetch_too_big)
@@ -386,47 +562,80 @@ ngx_http_attest_fetch_verify(ngx_http_request_t *r,
                           ctx->fetch_rc);
         }
 
-        ctx->attestation_reason = ATTEST_ATTESTATION_UNAVAILABLE;
-        ngx_http_attest_fetch_failed(r, alcf, ctx);
-        ngx_http_attest_zone_count_fetch(alcf->shm_zone,
-                                         ctx->attestation_reason,
-                                         ngx_current_msec - ctx->fetch_start);
-
-        return;
+        reason = ATTEST_ATTESTATION_UNAVAILABLE;
+        goto failed;
     }
 
     attest_err_clear(&err);
 
+    ngx_memzero(entry, sizeof(ngx_http_attest_entry_t));
+
     reason = attest_verify_report(alcf->policy, b->pos, b->last - b->pos,
-                                  ctx->nonce, ngx_time(), &ctx->entry.result,
+                                  ctx->nonce, ngx_time(), &entry->result,
                                   &err);
 
     if (reason != ATTEST_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "attest: attestation for key \"%V\" rejected: %s: %s",
                       &ctx->key, attest_reason_name(reason), err.detail);
-
-        ctx->attestation_reason = reason;
-        ngx_http_attest_fetch_failed(r, alcf, ctx);
-        ngx_http_attest_zone_count_fetch(alcf->shm_zone, reason,
-                                         ngx_current_msec - ctx->fetch_start);
-
-        return;
+        goto failed;
     }
 
-    ctx->entry.verified_at = ngx_http_attest_now();
-    ctx->entry.expires_at = ctx->entry.verified_at + alcf->ttl;
-    ctx->attested = 1;
-    ctx->attestation_reason = ATTEST_OK;
+    entry->verified_at = ngx_http_attest_now();
+    entry->expires_at = entry->verified_at + alcf->ttl;
+    entry->seen_at = entry->verified_at;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "attest: attestation for key \"%V\" verified",
                   &ctx->key);
 
-    ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zkey, &ctx->entry,
-                               ATTEST_OK, r->connection->log);
+    ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zr, entry, ATTEST_OK,
+                               r->connection->log);
     ngx_http_attest_zone_count_fetch(alcf->shm_zone, ATTEST_OK,
                                      ngx_current_msec - ctx->fetch_start);
+
+    return ATTEST_OK;
+
+failed:
+
+    /* waiters on this fetch learn why it failed */
+    ngx_http_attest_zone_store(alcf->shm_zone, &ctx->zr, NULL, reason,
+                               r->connection->log);
+    ngx_http_attest_zone_count_fetch(alcf->shm_zone, reason,
+                                     ngx_current_msec - ctx->fetch_start);
+
+    return reason;
+}
+
+
+/* the first fetch's report decides the request; r: the main request */
+static void
+ngx_http_attest_fetch_verify(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+{
+    attest_reason_t  reason;
+
+    reason = ngx_http_attest_fetch_check(r, alcf, ctx, &ctx->entry);
+
+    if (reason == ATTEST_CLIENT_CLOSED) {
+        /* nobody is left to answer: this request ends with its client */
+        ctx->decided = 1;
+        ctx->attestation_reason = reason;
+        return;
+    }
+
+    ctx->decided = 1;
+    ctx->attestation_reason = reason;
+
+    if (reason != ATTEST_OK) {
+        return;
+    }
+
+    ctx->attested = 1;
+
+    /* the set this request knows: at least the machine it attested */
+    ctx->zr.machines = &ctx->entry;
+    ctx->zr.nmachines = 1;
 }
 
 
@@ -523,4 +732,114 @@ ngx_http_attest_deny(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
     ngx_http_finalize_request(r, ngx_http_output_filter(r, NULL));
 
     return NGX_DONE;
+}
+
+
+/*
+ * Discovery, one step, for a response whose signer (ctx->claimed) is
+ * outside the set the request knows.  NGX_OK: the signer is attested
+ * now, it joined the request's set; NGX_DECLINED: it is not attested
+ * (discovery gave up on it, now or a while ago); NGX_AGAIN: the verdict
+ * waits, and the response's writer runs again when a fetch of this key
+ * ends (this request's own: its end posts the request; another's: a
+ * timer looks again).
+ */
+ngx_int_t
+ngx_http_attest_discover(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_attest_entry_t      entry, *m;
+    ngx_http_attest_loc_conf_t  *alcf;
+
+    if (ctx->fetching || ctx->disc_timer.timer_set) {
+        return NGX_AGAIN;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    if (alcf->discover == 0 || ctx->zr.key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_attest_zone_discover(alcf->shm_zone, &ctx->zr, ctx->claimed,
+                                       &entry, r->connection->log);
+
+    switch (rc) {
+
+    case NGX_HTTP_ATTEST_ZONE_FOUND:
+        m = ngx_palloc(r->pool, (ctx->zr.nmachines + 1)
+                                * sizeof(ngx_http_attest_entry_t));
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(m, ctx->zr.machines,
+                   ctx->zr.nmachines * sizeof(ngx_http_attest_entry_t));
+        m[ctx->zr.nmachines++] = entry;
+        ctx->zr.machines = m;
+
+        return NGX_OK;
+
+    case NGX_HTTP_ATTEST_ZONE_UNATTESTED:
+        return NGX_DECLINED;
+
+    case NGX_HTTP_ATTEST_ZONE_WAIT:
+        if (ctx->disc_timer.handler == NULL) {
+            ctx->disc_timer.handler = ngx_http_attest_discover_wake;
+            ctx->disc_timer.data = r;
+            ctx->disc_timer.log = r->connection->log;
+        }
+
+        ngx_add_timer(&ctx->disc_timer, NGX_HTTP_ATTEST_POLL);
+        return NGX_AGAIN;
+
+    default: /* NGX_HTTP_ATTEST_ZONE_FETCH */
+        if (ngx_http_attest_fetch_start(r, alcf, ctx,
+                                        NGX_HTTP_ATTEST_FETCH_DISCOVER)
+            != NGX_AGAIN)
+        {
+            ngx_http_attest_zone_release(alcf->shm_zone, &ctx->zr);
+            return NGX_ERROR;
+        }
+
+        return NGX_AGAIN;
+    }
+}
+
+
+/* look again: the held response's writer runs the filters once more */
+static void
+ngx_http_attest_discover_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "attest: discovery looks again");
+
+    r->write_event_handler(r);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* a response of a machine of the set verified: the set's LRU */
+void
+ngx_http_attest_seen(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    if (ctx->shm_zone == NULL || ctx->zr.key.len == 0
+        || ngx_http_attest_now() - ctx->entry.seen_at < 1000)
+    {
+        return;
+    }
+
+    ctx->entry.seen_at = ngx_http_attest_now();
+
+    ngx_http_attest_zone_touch(ctx->shm_zone, &ctx->zr,
+                               ctx->entry.result.signing_address);
 }

@@ -53,6 +53,8 @@ static ngx_int_t ngx_http_attest_too_large(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t *cl);
 static ngx_int_t ngx_http_attest_stream(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_attest_discovered(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, attest_err_t *err);
 
 
 ngx_int_t
@@ -421,15 +423,17 @@ ngx_http_attest_signed_header(ngx_http_request_t *r,
     ngx_http_attest_find_header(r, "signing_algo", &ctx->fields.signing_algo);
     ngx_http_attest_find_header(r, "image_digest", &ctx->fields.image_digest);
 
-    signer.address = ctx->entry.result.signing_address;
-    signer.image_digest = ctx->entry.result.has_image_digest
-                          ? ctx->entry.result.image_digest : NULL;
-    signer.image_digest_len = ctx->entry.result.image_digest_len;
+    ngx_http_attest_signer(ctx, &signer);
 
     attest_err_clear(&err);
 
     rc = attest_sig_verify(&ctx->fields, &signer, &ctx->text, &err);
-    if (rc != ATTEST_OK) {
+
+    if (rc == ATTEST_SIGNER_NOT_ATTESTED && alcf->discover) {
+        /* held as usual; at its end discovery looks for the signer */
+        ctx->discovering = 1;
+
+    } else if (rc != ATTEST_OK) {
         return ngx_http_attest_fail(r, ctx, rc, err.detail);
     }
 
@@ -733,9 +737,11 @@ ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         }
     }
 
-    if (!last) {
+    if (!last && !ctx->resp_done) {
         return NGX_OK;
     }
+
+    ctx->resp_done = 1;
 
     return ngx_http_attest_verify_body(r, ctx);
 }
@@ -750,11 +756,23 @@ ngx_http_attest_verify_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
     attest_reason_t  reason;
     uint8_t          digest[32];
 
-    attest_jsonhash_final(ctx->hash, digest);
-
     attest_err_clear(&err);
 
-    reason = attest_sig_check_body(&ctx->text, digest, &err);
+    if (ctx->discovering) {
+        rc = ngx_http_attest_discovered(r, ctx, &err);
+
+        if (rc == NGX_AGAIN || rc == NGX_ERROR) {
+            return rc == NGX_AGAIN ? NGX_OK : NGX_ERROR;
+        }
+    }
+
+    if (err.reason != ATTEST_OK) {
+        reason = err.reason;
+
+    } else {
+        attest_jsonhash_final(ctx->hash, digest);
+        reason = attest_sig_check_body(&ctx->text, digest, &err);
+    }
 
     if (reason != ATTEST_OK) {
         rc = ngx_http_attest_fail(r, ctx, reason, err.detail);
@@ -773,6 +791,8 @@ ngx_http_attest_verify_body(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "attest: response of %uz bytes verified", ctx->body_size);
+
+    ngx_http_attest_seen(r, ctx);
 
     ngx_http_attest_set_verdict(r, ctx, NGX_HTTP_ATTEST_VERDICT_VERIFIED,
                                 ATTEST_OK);
@@ -864,18 +884,87 @@ ngx_http_attest_too_large(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 }
 
 
-/* a stream: what the stream unit hands back goes on, its buffers reused */
+/*
+ * A response held for discovery: NGX_AGAIN while it waits (r->buffered
+ * keeps the request open; the writer comes back here), else NGX_OK with
+ * the signature checked again against the set discovery left, its
+ * outcome in err->reason.
+ */
+static ngx_int_t
+ngx_http_attest_discovered(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    attest_err_t *err)
+{
+    ngx_int_t        rc;
+    attest_signer_t  signer;
+
+    rc = ngx_http_attest_discover(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        r->buffered |= NGX_HTTP_ATTEST_BUFFERED;
+        return NGX_AGAIN;
+    }
+
+    r->buffered &= ~NGX_HTTP_ATTEST_BUFFERED;
+    ctx->discovering = 0;
+    ctx->disc_done = 1;
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_attest_signer(ctx, &signer);
+
+    err->reason = attest_sig_verify(&ctx->fields, &signer, &ctx->text, err);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream: what the stream unit hands back goes on, its buffers reused.
+ * A stream signed by an unknown signer holds its end (the verdict and
+ * [DONE]) until discovery decides.
+ */
 static ngx_int_t
 ngx_http_attest_stream(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_chain_t *in)
 {
     ngx_int_t     rc;
-    ngx_chain_t  *out;
+    ngx_chain_t  *out, **ll;
 
     out = NULL;
 
-    if (ngx_http_attest_sse_body(r, ctx, in, &out) != NGX_OK) {
-        return NGX_ERROR;
+    if (!(ctx->discovering && ctx->sse_last)) {
+        if (ngx_http_attest_sse_body(r, ctx, in, &out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->discovering && ctx->sse_last) {
+        rc = ngx_http_attest_discover(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            r->buffered |= NGX_HTTP_ATTEST_BUFFERED;
+
+        } else {
+            r->buffered &= ~NGX_HTTP_ATTEST_BUFFERED;
+            ctx->discovering = 0;
+            ctx->disc_done = 1;
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            for (ll = &out; *ll; ll = &(*ll)->next) { /* void */ }
+
+            if (ngx_http_attest_sse_resume(r, ctx, ll) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ctx->verdict == NGX_HTTP_ATTEST_VERDICT_VERIFIED) {
+        ngx_http_attest_seen(r, ctx);
     }
 
     if (out == NULL) {

@@ -2,6 +2,9 @@
  * ngx_http_attest_module: directives, configuration and module wiring.
  */
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 #include "ngx_http_attest_module.h"
 
 #include "attest_codec.h"
@@ -38,8 +41,18 @@ static char *ngx_http_attest_rtmr(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+static char *ngx_http_attest_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_attest_digest_check(ngx_conf_t *cf, void *post,
     void *data);
+
+static ngx_conf_num_bounds_t  ngx_http_attest_signers_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+static ngx_conf_num_bounds_t  ngx_http_attest_discover_bounds = {
+    ngx_conf_check_num_bounds, 0, 64
+};
 
 static ngx_conf_post_t  ngx_http_attest_digest_post = {
     ngx_http_attest_digest_check
@@ -249,6 +262,27 @@ static ngx_command_t  ngx_http_attest_commands[] = {
       offsetof(ngx_http_attest_loc_conf_t, bind_request),
       NULL },
 
+    { ngx_string("attest_signers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, signers),
+      &ngx_http_attest_signers_bounds },
+
+    { ngx_string("attest_discover"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, discover),
+      &ngx_http_attest_discover_bounds },
+
+    { ngx_string("attest_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_attest_refresh,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_attest_loc_conf_t, refresh_conf),
+      NULL },
+
     { ngx_string("attest_tdx_debug"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -359,71 +393,134 @@ ngx_http_attest_create_loc_conf(ngx_conf_t *cf)
     conf->tdx_debug = NGX_CONF_UNSET;
     conf->metrics_keys = NGX_CONF_UNSET_UINT;
     conf->bind_request = NGX_CONF_UNSET;
+    conf->signers = NGX_CONF_UNSET_UINT;
+    conf->discover = NGX_CONF_UNSET_UINT;
+    conf->refresh_conf = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
 
 
+/* a value of the canonical policy: its length, then its bytes */
 static void
-ngx_http_attest_crc_list(uint32_t *crc, ngx_array_t *a, size_t size)
+ngx_http_attest_hash_value(EVP_MD_CTX *md, const void *p, size_t len)
+{
+    uint64_t  n;
+
+    n = len;
+
+    EVP_DigestUpdate(md, &n, sizeof(n));
+    EVP_DigestUpdate(md, p, len);
+}
+
+
+static void
+ngx_http_attest_hash_list(EVP_MD_CTX *md, ngx_array_t *a, size_t size)
 {
     size_t         i;
+    uint64_t       n;
     attest_str_t  *s;
+    u_char        *e;
+
+    /* none (any value) is not the same as an empty list */
+    n = a ? a->nelts : (uint64_t) -1;
+    EVP_DigestUpdate(md, &n, sizeof(n));
 
     if (a == NULL) {
-        ngx_crc32_update(crc, (u_char *) "-", 1);
         return;
     }
 
-    if (size == 0) {
-        s = a->elts;
+    s = a->elts;
+    e = a->elts;
 
-        for (i = 0; i < a->nelts; i++) {
-            ngx_crc32_update(crc, (u_char *) s[i].data, s[i].len);
-            ngx_crc32_update(crc, (u_char *) "", 1);
+    for (i = 0; i < a->nelts; i++) {
+        if (size == 0) {
+            ngx_http_attest_hash_value(md, s[i].data, s[i].len);
+
+        } else {
+            ngx_http_attest_hash_value(md, e + i * size, size);
         }
-
-        return;
     }
-
-    ngx_crc32_update(crc, a->elts, a->nelts * size);
 }
 
 
 /*
- * A fingerprint of everything that decides whether a report is accepted.
- * It prefixes the cache key, so that a location with a stricter policy
- * never trusts an entry another location verified under a looser one.
+ * The scope of a location's entries: SHA-256 (the first 128 bits) of
+ * everything that decides what was attested.  The canonical policy (the
+ * evidence, digest and measurement directives, the roots' digests), the
+ * attest_fetch location and the server block it resolves in.  It
+ * prefixes the zone key, so that a location never trusts an entry that
+ * another verified under a looser policy or fetched from elsewhere.
  */
-static uint32_t
-ngx_http_attest_policy_id(ngx_http_attest_loc_conf_t *conf)
+static ngx_int_t
+ngx_http_attest_scope(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
 {
-    uint32_t    crc;
-    ngx_uint_t  i, v[7];
+    u_char                       digest[32];
+    uint64_t                     v[6];
+    ngx_uint_t                   i, server;
+    EVP_MD_CTX                  *md;
+    unsigned int                 n;
+    ngx_http_core_srv_conf_t    *cscf, **servers;
+    ngx_http_core_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    /* attest_fetch names a location of this server: its place */
+    servers = cmcf->servers.elts;
+
+    for (server = 0; server < cmcf->servers.nelts; server++) {
+        if (servers[server] == cscf) {
+            break;
+        }
+    }
 
     v[0] = conf->gpu;
     v[1] = conf->cpu;
     v[2] = conf->report_data;
     v[3] = conf->tdx_debug;
     v[4] = conf->report_max;
-    v[5] = conf->gpu_root_crc;
-    v[6] = conf->cpu_root_crc;
+    v[5] = server;
 
-    ngx_crc32_init(crc);
-    ngx_crc32_update(&crc, (u_char *) v, sizeof(v));
-
-    ngx_http_attest_crc_list(&crc, conf->image_digests, 0);
-    ngx_http_attest_crc_list(&crc, conf->gpu_drivers, 0);
-    ngx_http_attest_crc_list(&crc, conf->gpu_vbios, 0);
-    ngx_http_attest_crc_list(&crc, conf->mrtd, 48);
-
-    for (i = 0; i < 4; i++) {
-        ngx_http_attest_crc_list(&crc, conf->rtmr[i], 48);
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_crc32_final(crc);
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 
-    return crc;
+    ngx_http_attest_hash_value(md, "ngx_http_attest scope 1", 23);
+    ngx_http_attest_hash_value(md, v, sizeof(v));
+    ngx_http_attest_hash_value(md, conf->gpu_root_sha, 32);
+    ngx_http_attest_hash_value(md, conf->cpu_root_sha, 32);
+    ngx_http_attest_hash_value(md, conf->fetch.data, conf->fetch.len);
+
+    ngx_http_attest_hash_list(md, conf->image_digests, 0);
+    ngx_http_attest_hash_list(md, conf->gpu_drivers, 0);
+    ngx_http_attest_hash_list(md, conf->gpu_vbios, 0);
+    ngx_http_attest_hash_list(md, conf->mrtd, 48);
+
+    for (i = 0; i < 4; i++) {
+        ngx_http_attest_hash_list(md, conf->rtmr[i], 48);
+    }
+
+    if (EVP_DigestFinal_ex(md, digest, &n) != 1) {
+        EVP_MD_CTX_free(md);
+        return NGX_ERROR;
+    }
+
+    EVP_MD_CTX_free(md);
+
+    conf->scope.data = ngx_pnalloc(cf->pool, NGX_HTTP_ATTEST_SCOPE_HEX + 1);
+    if (conf->scope.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(conf->scope.data, digest, NGX_HTTP_ATTEST_SCOPE_LEN);
+    conf->scope.data[NGX_HTTP_ATTEST_SCOPE_HEX] = ':';
+    conf->scope.len = NGX_HTTP_ATTEST_SCOPE_HEX + 1;
+
+    return NGX_OK;
 }
 
 
@@ -476,9 +573,8 @@ ngx_http_attest_build_policy(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
     }
 
     conf->policy = p;
-    conf->policy_id = ngx_http_attest_policy_id(conf);
 
-    return NGX_OK;
+    return ngx_http_attest_scope(cf, conf);
 }
 
 
@@ -563,7 +659,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->gpu_root == NGX_CONF_UNSET_PTR) {
         conf->gpu_root = prev->gpu_root;
         conf->gpu_root_file = prev->gpu_root_file;
-        conf->gpu_root_crc = prev->gpu_root_crc;
+        ngx_memcpy(conf->gpu_root_sha, prev->gpu_root_sha, 32);
     }
 
     if (conf->gpu_root == NGX_CONF_UNSET_PTR) {
@@ -578,7 +674,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->cpu_root == NGX_CONF_UNSET_PTR) {
         conf->cpu_root = prev->cpu_root;
         conf->cpu_root_file = prev->cpu_root_file;
-        conf->cpu_root_crc = prev->cpu_root_crc;
+        ngx_memcpy(conf->cpu_root_sha, prev->cpu_root_sha, 32);
     }
 
     if (conf->cpu_root == NGX_CONF_UNSET_PTR) {
@@ -596,6 +692,26 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->tdx_debug, prev->tdx_debug, 0);
     ngx_conf_merge_uint_value(conf->metrics_keys, prev->metrics_keys, 100);
     ngx_conf_merge_value(conf->bind_request, prev->bind_request, 1);
+    ngx_conf_merge_uint_value(conf->signers, prev->signers, 32);
+    ngx_conf_merge_uint_value(conf->discover, prev->discover, 4);
+
+    /* the default follows each location's own TTL */
+    ngx_conf_merge_msec_value(conf->refresh_conf, prev->refresh_conf,
+                              NGX_CONF_UNSET_MSEC);
+
+    if (conf->refresh_conf == NGX_CONF_UNSET_MSEC) {
+        conf->refresh = conf->ttl / 5 * 4;
+
+    } else if (conf->refresh_conf && conf->refresh_conf >= conf->ttl) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"attest_refresh\" %Mms is not shorter than "
+                           "\"attest_ttl\" %Mms", conf->refresh_conf,
+                           conf->ttl);
+        return NGX_CONF_ERROR;
+
+    } else {
+        conf->refresh = conf->refresh_conf;
+    }
 
     if (conf->mode == NGX_HTTP_ATTEST_MODE_OFF) {
         return NGX_CONF_OK;
@@ -1025,12 +1141,12 @@ ngx_http_attest_root(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (gpu) {
         cln->handler = ngx_http_attest_gpu_root_cleanup;
         alcf->gpu_root = root;
-        alcf->gpu_root_crc = ngx_crc32_long(buf, n);
+        SHA256(buf, n, alcf->gpu_root_sha);
 
     } else {
         cln->handler = ngx_http_attest_cpu_root_cleanup;
         alcf->cpu_root = root;
-        alcf->cpu_root_crc = ngx_crc32_long(buf, n);
+        SHA256(buf, n, alcf->cpu_root_sha);
     }
 
     return NGX_CONF_OK;
@@ -1178,4 +1294,39 @@ static void
 ngx_http_attest_exit_process(ngx_cycle_t *cycle)
 {
     attest_eth_cleanup();
+}
+
+
+/* attest_refresh time | off */
+static char *
+ngx_http_attest_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_attest_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+    ngx_msec_t  t;
+
+    if (alcf->refresh_conf != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->refresh_conf = 0;
+        return NGX_CONF_OK;
+    }
+
+    t = ngx_parse_time(&value[1], 0);
+
+    if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"attest_refresh\", "
+                           "expected a time or \"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->refresh_conf = t;
+
+    return NGX_CONF_OK;
 }

@@ -77,7 +77,9 @@ typedef struct {
     uint64_t                    layout;     /* NGX_HTTP_ATTEST_ZONE_LAYOUT */
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
-    ngx_queue_t                 lru;
+    ngx_queue_t                 lru;        /* keys with machines */
+    ngx_queue_t                 pending;    /* failed or being fetched */
+    ngx_uint_t                  npending;
     ngx_http_attest_counters_t  counters;
 } ngx_http_attest_shctx_t;
 
@@ -94,17 +96,41 @@ typedef struct {
 #define NGX_HTTP_ATTEST_ZONE_MISS         1  /* none: the caller now fetches */
 #define NGX_HTTP_ATTEST_ZONE_WAIT         2  /* another request is fetching */
 #define NGX_HTTP_ATTEST_ZONE_LOST         3  /* the fetch waited on failed */
+/* discovery of an unknown signer */
+#define NGX_HTTP_ATTEST_ZONE_FOUND        4  /* it is attested now */
+#define NGX_HTTP_ATTEST_ZONE_UNATTESTED   5  /* it was not found */
+#define NGX_HTTP_ATTEST_ZONE_FETCH        6  /* the caller fetches */
 
-/* how long one fetch holds a key (ms) */
-#define NGX_HTTP_ATTEST_ZONE_LEASE        30000
+/* a zone key: "<scope in 32 hex digits>:<attest_key>" */
+#define NGX_HTTP_ATTEST_SCOPE_LEN         16
+#define NGX_HTTP_ATTEST_SCOPE_HEX         (2 * NGX_HTTP_ATTEST_SCOPE_LEN)
 
 
-/* one verified attestation as the cache and a request see it */
+/* one attested machine as the cache and a request see it */
 typedef struct {
     attest_result_t             result;
     ngx_msec_int_t              verified_at;    /* wall clock, ms */
     ngx_msec_int_t              expires_at;
+    ngx_msec_int_t              seen_at;        /* last verified answer */
 } ngx_http_attest_entry_t;
+
+
+/* a request's dealings with its key in the zone */
+typedef struct {
+    ngx_str_t                   key;            /* scope + attest_key */
+    ngx_uint_t                  max;            /* attest_signers */
+    ngx_msec_t                  refresh;        /* 0: off */
+    ngx_uint_t                  discover;       /* attest_discover */
+    ngx_msec_int_t              since;          /* failures that count */
+    ngx_uint_t                  lease;          /* 0: none held */
+    ngx_http_attest_entry_t    *machines;       /* unexpired, copied */
+    ngx_uint_t                  nmachines;
+    ngx_uint_t                  fetches;        /* the key's, last seen */
+    ngx_uint_t                  discovered;     /* caused or waited on */
+    attest_reason_t             reason;
+    unsigned                    refresh_due:1;
+    unsigned                    disc_started:1;
+} ngx_http_attest_zone_req_t;
 
 
 /* what attest_metrics shows of one key the zone holds */
@@ -171,10 +197,15 @@ typedef struct {
     ngx_array_t                *rtmr[4];
     ngx_flag_t                  tdx_debug;
 
+    ngx_uint_t                  signers;         /* attest_signers */
+    ngx_uint_t                  discover;        /* attest_discover */
+    ngx_msec_t                  refresh_conf;    /* attest_refresh, 0 off */
+    ngx_msec_t                  refresh;         /* in effect */
+
     attest_policy_t            *policy;
-    uint32_t                    policy_id;       /* crc32 of the policy */
-    uint32_t                    gpu_root_crc;
-    uint32_t                    cpu_root_crc;
+    ngx_str_t                   scope;           /* "<32 hex>:" */
+    u_char                      gpu_root_sha[32];
+    u_char                      cpu_root_sha[32];
 
     ngx_uint_t                  metrics_keys;
     ngx_flag_t                  bind_request;
@@ -183,7 +214,8 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                   key;
-    ngx_str_t                   zkey;           /* policy id + key */
+    ngx_http_attest_zone_req_t  zr;             /* the key in the zone */
+    ngx_shm_zone_t             *shm_zone;
     u_char                      nonce[32];
     u_char                      nonce_hex[64];
 
@@ -193,13 +225,16 @@ typedef struct {
     unsigned                    fetched:1;      /* this request fetched */
     unsigned                    header_sent:1;
     unsigned                    fetch_too_big:1;
-    unsigned                    leased:1;
     unsigned                    decided:1;
     /* found again through its pool cleanup after an internal redirect */
     unsigned                    redirected:1;
 
     /* the mode of the attested location the request entered */
     ngx_uint_t                  mode;
+    unsigned                    fetch_kind:2;
+    unsigned                    discovering:1;  /* the verdict waits */
+    unsigned                    disc_done:1;
+    unsigned                    resp_done:1;    /* the last buffer came */
     unsigned                    looked_up:1;
 
     /* why there is no verified attestation (ATTEST_OK: there is one) */
@@ -207,7 +242,8 @@ typedef struct {
     ngx_http_request_t         *fetch_sr;
     ngx_int_t                   fetch_rc;       /* as fetch_done saw it */
     off_t                       fetch_size;
-    ngx_msec_int_t              wait_start;
+    ngx_event_t                 disc_timer;     /* discovery looks again */
+    u_char                      claimed[20];    /* the response's signer */
     ngx_msec_t                  fetch_start;    /* monotonic */
     ngx_http_attest_entry_t     entry;
 
@@ -254,11 +290,23 @@ typedef struct {
     ngx_int_t                   body_rc;
     u_char                      request_hash[32];
     ngx_str_t                   request_model;   /* decoded, UTF-8 */
+    unsigned                    sse_held:1;       /* [DONE] waits */
+    unsigned                    sse_last:1;       /* the last buffer came */
+    unsigned                    sse_tail_held:1;
+    ngx_str_t                   sse_done_line;
+    ngx_str_t                   sse_tail_line;
 } ngx_http_attest_ctx_t;
 
 
 /* attest_key values longer than this are refused (key_too_long) */
 #define NGX_HTTP_ATTEST_KEY_MAX           256
+
+
+/*
+ * r->buffered while discovery holds a response's verdict: the bit of the
+ * image filter, which never runs in an attested location
+ */
+#define NGX_HTTP_ATTEST_BUFFERED          0x08
 
 
 extern ngx_module_t  ngx_http_attest_module;
@@ -268,10 +316,17 @@ extern ngx_module_t  ngx_http_attest_module;
 char *ngx_http_attest_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, ngx_msec_t ttl, ngx_msec_int_t since,
-    ngx_http_attest_entry_t *entry, attest_reason_t *reason, ngx_log_t *log);
-void ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_http_attest_entry_t *entry, attest_reason_t reason, ngx_log_t *log);
+    ngx_http_attest_zone_req_t *zr, ngx_pool_t *pool, ngx_log_t *log);
+ngx_int_t ngx_http_attest_zone_discover(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, const u_char *claimed,
+    ngx_http_attest_entry_t *entry, ngx_log_t *log);
+void ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, ngx_http_attest_entry_t *entry,
+    attest_reason_t reason, ngx_log_t *log);
+void ngx_http_attest_zone_release(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr);
+void ngx_http_attest_zone_touch(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, const u_char *address);
 ngx_http_attest_counters_t *ngx_http_attest_zone_counters(
     ngx_shm_zone_t *shm_zone);
 void ngx_http_attest_zone_count_response(ngx_shm_zone_t *shm_zone,
@@ -302,6 +357,8 @@ ngx_int_t ngx_http_attest_add_status_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_attest_add_trailer(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_log_handler(ngx_http_request_t *r);
+void ngx_http_attest_signer(ngx_http_attest_ctx_t *ctx,
+    attest_signer_t *signer);
 
 /* request binding (uses ctx) */
 ngx_int_t ngx_http_attest_request_read(ngx_http_request_t *r,
@@ -317,10 +374,15 @@ void ngx_http_attest_fetch_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_fetch_body(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
+ngx_int_t ngx_http_attest_discover(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+void ngx_http_attest_seen(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx);
 
 /* streaming (uses ctx, request) */
 ngx_int_t ngx_http_attest_sse_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
+ngx_int_t ngx_http_attest_sse_resume(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx, ngx_chain_t **out);
 ngx_int_t ngx_http_attest_sse_body(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 

@@ -68,6 +68,8 @@ static ngx_int_t ngx_http_attest_sse_overlong(ngx_http_request_t *r,
 static ngx_int_t ngx_http_attest_sse_line(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
     attest_sse_line_t *line);
+static ngx_int_t ngx_http_attest_sse_keep(ngx_http_request_t *r,
+    ngx_str_t *s, attest_sse_line_t *line);
 static ngx_int_t ngx_http_attest_sse_close(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_http_attest_sse_out_t *o,
     ngx_uint_t last, ngx_uint_t flush);
@@ -314,9 +316,10 @@ static ngx_int_t
 ngx_http_attest_sse_end(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_http_attest_sse_out_t *o)
 {
-    attest_err_t     err;
-    attest_reason_t  reason;
-    attest_signer_t  signer;
+    attest_err_t                 err;
+    attest_reason_t              reason;
+    attest_signer_t              signer;
+    ngx_http_attest_loc_conf_t  *alcf;
 
     if (ctx->verdict == NGX_HTTP_ATTEST_VERDICT_FAILED) {
         /* report mode already saw a failure mid-stream: it stands */
@@ -324,14 +327,22 @@ ngx_http_attest_sse_end(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
                                            "failed earlier in the stream");
     }
 
-    signer.address = ctx->entry.result.signing_address;
-    signer.image_digest = ctx->entry.result.has_image_digest
-                          ? ctx->entry.result.image_digest : NULL;
-    signer.image_digest_len = ctx->entry.result.image_digest_len;
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    ngx_http_attest_signer(ctx, &signer);
 
     attest_err_clear(&err);
 
     reason = attest_sse_finish(ctx->sse, &signer, &err);
+
+    if (reason == ATTEST_SIGNER_NOT_ATTESTED && alcf->discover
+        && !ctx->disc_done)
+    {
+        /* the end waits: discovery looks for the signer */
+        ctx->discovering = 1;
+        ctx->sse_held = 1;
+        return NGX_OK;
+    }
 
     if (reason == ATTEST_OK) {
         /* signed by the attested machine, but for this request? */
@@ -612,6 +623,16 @@ ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         return NGX_OK;
     }
 
+    if (ctx->sse_held) {
+        /* after a held [DONE]: only the blank line ending it, held too */
+        if (line->type == ATTEST_SSE_BLANK && !ctx->sse_tail_held) {
+            ctx->sse_tail_held = 1;
+            return ngx_http_attest_sse_keep(r, &ctx->sse_tail_line, line);
+        }
+
+        return NGX_OK;
+    }
+
     if (attest_sse_done(ctx->sse) && ctx->sse_verdict_sent) {
         /* after [DONE] and its verdict only the blank line ending it goes */
         if (line->type == ATTEST_SSE_BLANK && !ctx->sse_tail_sent) {
@@ -651,6 +672,10 @@ ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
             return NGX_ERROR;
         }
 
+        if (ctx->sse_held) {
+            return ngx_http_attest_sse_keep(r, &ctx->sse_done_line, line);
+        }
+
         /* an enforced failure ends the stream without [DONE] */
         drop = (ctx->state != NGX_HTTP_ATTEST_STATE_STREAM);
     }
@@ -678,6 +703,13 @@ ngx_http_attest_sse_close(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         if (ngx_http_attest_sse_end(r, ctx, o) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
+
+    if (last && ctx->sse_held) {
+        /* the end waits for discovery: see ngx_http_attest_sse_resume() */
+        ctx->sse_last = 1;
+        last = 0;
+        flush = 1;
     }
 
     if (ctx->state == NGX_HTTP_ATTEST_STATE_DISCARD && !ctx->sse_closed) {
@@ -720,6 +752,75 @@ ngx_http_attest_sse_close(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     } else {
         o->buf->flush = 1;
     }
+
+    return NGX_OK;
+}
+
+
+/* a copy of a held line: the pool outlives the upstream's buffers */
+static ngx_int_t
+ngx_http_attest_sse_keep(ngx_http_request_t *r, ngx_str_t *s,
+    attest_sse_line_t *line)
+{
+    s->data = ngx_pnalloc(r->pool, line->len);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, line->data, line->len);
+    s->len = line->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Discovery is over for a stream whose end was held: its verdict now
+ * (against the set discovery left), then [DONE] and its blank line when
+ * it stands, and the end of the response, as the chain *out.
+ */
+ngx_int_t
+ngx_http_attest_sse_resume(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_chain_t **out)
+{
+    ngx_http_attest_sse_out_t  o;
+
+    o.out = NULL;
+    o.last = &o.out;
+    o.buf = NULL;
+
+    ctx->sse_held = 0;
+
+    if (ngx_http_attest_sse_end(r, ctx, &o) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->state == NGX_HTTP_ATTEST_STATE_STREAM) {
+        if (ctx->sse_done_line.len
+            && ngx_http_attest_sse_emit(r, ctx, &o, ctx->sse_done_line.data,
+                                        ctx->sse_done_line.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->sse_tail_held) {
+            ctx->sse_tail_sent = 1;
+
+            if (ngx_http_attest_sse_emit(r, ctx, &o, ctx->sse_tail_line.data,
+                                         ctx->sse_tail_line.len)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ngx_http_attest_sse_close(r, ctx, &o, 1, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *out = o.out;
 
     return NGX_OK;
 }

@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_attest_request_value(ngx_http_request_t *r,
 #define NGX_HTTP_ATTEST_VAR_REQ_HASH   10
 #define NGX_HTTP_ATTEST_VAR_REQ_MODEL  11
 #define NGX_HTTP_ATTEST_VAR_KEY_JSON   12
+#define NGX_HTTP_ATTEST_VAR_SIGNERS    13
+#define NGX_HTTP_ATTEST_VAR_DISCOVERED 14
 
 
 static ngx_http_variable_t  ngx_http_attest_vars[] = {
@@ -75,6 +77,12 @@ static ngx_http_variable_t  ngx_http_attest_vars[] = {
 
     { ngx_string("attest_key_json"), NULL, ngx_http_attest_variable,
       NGX_HTTP_ATTEST_VAR_KEY_JSON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("attest_signers"), NULL, ngx_http_attest_variable,
+      NGX_HTTP_ATTEST_VAR_SIGNERS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("attest_discovered"), NULL, ngx_http_attest_variable,
+      NGX_HTTP_ATTEST_VAR_DISCOVERED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -141,6 +149,20 @@ ngx_http_attest_variable(ngx_http_request_t *r,
             s.len = sizeof(ctx->nonce_hex);
         }
 
+        rc = NGX_OK;
+        break;
+
+    case NGX_HTTP_ATTEST_VAR_SIGNERS:
+    case NGX_HTTP_ATTEST_VAR_DISCOVERED:
+        s.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (s.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        s.len = ngx_sprintf(s.data, "%ui",
+                            data == NGX_HTTP_ATTEST_VAR_SIGNERS
+                            ? ctx->zr.nmachines : ctx->zr.discovered)
+                - s.data;
         rc = NGX_OK;
         break;
 

@@ -1,24 +1,69 @@
 /*
- * The shared-memory cache of verified attestations: one entry per key,
- * visible to every worker, kept across reloads, least recently used
- * evicted when the zone is full.  Only verified results are stored;
- * failures are never cached, so a bad report cannot pin a key.  The zone
- * keeps its own clock: wall time in milliseconds.
+ * The shared-memory cache of verified attestations, visible to every
+ * worker and kept across reloads.  An entry (a key: the policy scope and
+ * attest_key) holds the set of machines attested for it, up to
+ * attest_signers, each expiring on its own; the least recently seen
+ * machine goes when the set is full.  An entry also carries the key's
+ * fetch lease (one fetch in flight per key, across workers), the failure
+ * of its last fetch for the requests that waited on it, and the signers
+ * that discovery looked for and did not find.
+ *
+ * Entries with machines live in the LRU queue; keys that only failed or
+ * are being fetched live in a bounded area of their own (the pending
+ * queue), so that they can never evict a verified entry.  The zone keeps
+ * its own clock: wall time in milliseconds.
  */
 
 #include "ngx_http_attest_module.h"
 
+#include "attest_eth.h"
+
+
+/* a signer discovery did not find, remembered until "until" */
+typedef struct {
+    u_char                      address[20];
+    ngx_msec_int_t              until;
+} ngx_http_attest_unattested_t;
+
 
 typedef struct {
     ngx_rbtree_node_t           node;       /* key: crc32 of the key */
-    ngx_queue_t                 queue;
-    ngx_http_attest_entry_t     entry;      /* verified_at 0: none */
-    ngx_msec_int_t              lease_until;
+    ngx_queue_t                 queue;      /* lru, or pending when none */
+    ngx_pid_t                   lease_pid;  /* 0: no fetch in flight */
+    ngx_uint_t                  lease_id;
     ngx_msec_int_t              failed_at;
     attest_reason_t             fail_reason;
+    ngx_uint_t                  fetches;    /* fetches ended, any result */
+    ngx_msec_int_t              refresh_at; /* last refresh started */
+    ngx_msec_int_t              disc_start; /* discovery's minute */
+    ngx_uint_t                  disc_count;
+    ngx_http_attest_unattested_t  *unattested;  /* NULL until needed */
+    u_short                     nmachines;
+    u_short                     cap;
+    u_short                     verified;   /* 1: in lru, 0: pending */
     u_short                     len;
-    u_char                      data[1];
+    u_char                      data[1];    /* the key, then machines */
 } ngx_http_attest_node_t;
+
+
+/* the machines follow the key, aligned */
+#define ngx_http_attest_node_size(len, cap)                                  \
+    (ngx_align(offsetof(ngx_http_attest_node_t, data) + (len), 8)           \
+     + (cap) * sizeof(ngx_http_attest_entry_t))
+
+#define ngx_http_attest_node_machines(an)                                    \
+    ((ngx_http_attest_entry_t *) ((u_char *) (an)                            \
+        + ngx_align(offsetof(ngx_http_attest_node_t, data) + (an)->len, 8)))
+
+/* signers remembered as not found, per key, and for how long (ms) */
+#define NGX_HTTP_ATTEST_UNATTESTED       8
+#define NGX_HTTP_ATTEST_UNATTESTED_TIME  60000
+
+/* keys without machines the pending area holds at most */
+#define NGX_HTTP_ATTEST_PENDING_MAX      128
+
+/* discovery fetches per key per minute: attest_discover times this */
+#define NGX_HTTP_ATTEST_DISCOVER_SIGNERS 8
 
 
 /*
@@ -26,7 +71,7 @@ typedef struct {
  * whenever a stored structure changes meaning, and the node's size, which
  * catches most changes nobody remembered to bump for.
  */
-#define NGX_HTTP_ATTEST_ZONE_VERSION  2     /* 2: counters */
+#define NGX_HTTP_ATTEST_ZONE_VERSION  3     /* 2: counters, 3: signer sets */
 
 #define NGX_HTTP_ATTEST_ZONE_LAYOUT                                           \
     (0x6174747a00000000ULL                                                   \
@@ -235,6 +280,7 @@ ngx_http_attest_zone_init(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_attest_rbtree_insert_value);
 
     ngx_queue_init(&zone->sh->lru);
+    ngx_queue_init(&zone->sh->pending);
 
     len = sizeof(" in attest zone \"\"") + shm_zone->shm.name.len;
 
@@ -291,6 +337,68 @@ ngx_http_attest_rbtree_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
+static ngx_uint_t  ngx_http_attest_lease_seq;
+
+
+/*
+ * Whether a fetch holds the key.  A lease names its worker: this worker's
+ * requests release theirs when they end (a pool cleanup), and a lease of
+ * a worker that no longer exists (SIGKILL, crash) is free again at once.
+ * A live owner's lease is never taken: its fetch is bounded by the fetch
+ * location's proxy timeouts.
+ */
+static ngx_uint_t
+ngx_http_attest_lease_held(ngx_http_attest_node_t *an, ngx_log_t *log)
+{
+    if (an->lease_pid == 0) {
+        return 0;
+    }
+
+    if (an->lease_pid == ngx_pid) {
+        return 1;
+    }
+
+    if (kill(an->lease_pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "attest: worker %P died fetching key \"%*s\", "
+                      "taking over", an->lease_pid, (size_t) an->len,
+                      an->data);
+        an->lease_pid = 0;
+        an->lease_id = 0;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_attest_lease_take(ngx_http_attest_node_t *an,
+    ngx_http_attest_zone_req_t *zr)
+{
+    if (++ngx_http_attest_lease_seq == 0) {
+        ngx_http_attest_lease_seq = 1;
+    }
+
+    an->lease_pid = ngx_pid;
+    an->lease_id = ngx_http_attest_lease_seq;
+    zr->lease = an->lease_id;
+}
+
+
+static void
+ngx_http_attest_lease_drop(ngx_http_attest_node_t *an,
+    ngx_http_attest_zone_req_t *zr)
+{
+    if (zr->lease && an->lease_pid == ngx_pid && an->lease_id == zr->lease) {
+        an->lease_pid = 0;
+        an->lease_id = 0;
+    }
+
+    zr->lease = 0;
+}
+
+
 static ngx_http_attest_node_t *
 ngx_http_attest_zone_find(ngx_http_attest_zone_t *zone, ngx_str_t *key,
     uint32_t hash)
@@ -329,15 +437,89 @@ ngx_http_attest_zone_find(ngx_http_attest_zone_t *zone, ngx_str_t *key,
 }
 
 
-/* a node for key, evicting least recently used ones; zone locked */
+/* unlinks and frees a node; zone locked */
+static void
+ngx_http_attest_zone_evict(ngx_http_attest_zone_t *zone,
+    ngx_http_attest_node_t *an)
+{
+    ngx_queue_remove(&an->queue);
+
+    if (!an->verified) {
+        zone->sh->npending--;
+    }
+
+    ngx_rbtree_delete(&zone->sh->rbtree, &an->node);
+
+    if (an->unattested) {
+        ngx_slab_free_locked(zone->shpool, an->unattested);
+    }
+
+    ngx_slab_free_locked(zone->shpool, an);
+}
+
+
+/*
+ * size bytes of the zone.  When it is full the oldest pending keys go
+ * first; verified entries only make room for a verified entry.
+ */
+static void *
+ngx_http_attest_zone_room(ngx_shm_zone_t *shm_zone, size_t size,
+    ngx_uint_t verified, ngx_log_t *log)
+{
+    void                    *p;
+    ngx_queue_t             *q;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *old;
+
+    zone = shm_zone->data;
+
+    for ( ;; ) {
+        p = ngx_slab_alloc_locked(zone->shpool, size);
+        if (p) {
+            return p;
+        }
+
+        if (!ngx_queue_empty(&zone->sh->pending)) {
+            q = ngx_queue_last(&zone->sh->pending);
+
+        } else if (verified && !ngx_queue_empty(&zone->sh->lru)) {
+            q = ngx_queue_last(&zone->sh->lru);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "attest: zone \"%V\" has no room for %uz bytes",
+                          &shm_zone->shm.name, size);
+            return NULL;
+        }
+
+        old = ngx_queue_data(q, ngx_http_attest_node_t, queue);
+
+        if (old->verified) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "attest: zone \"%V\" is full, evicting the least "
+                          "recently used key \"%*s\"", &shm_zone->shm.name,
+                          (size_t) old->len, old->data);
+
+            ngx_http_attest_count(zone->sh->counters.evictions);
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "attest: zone: evict key \"%*s\"", (size_t) old->len,
+                       old->data);
+
+        ngx_http_attest_zone_evict(zone, old);
+    }
+}
+
+
+/* a node for key, in the pending area until it has a machine */
 static ngx_http_attest_node_t *
-ngx_http_attest_zone_alloc(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+ngx_http_attest_zone_new(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint32_t hash, ngx_log_t *log)
 {
     size_t                   size;
-    ngx_queue_t             *q;
     ngx_http_attest_zone_t  *zone;
-    ngx_http_attest_node_t  *an, *old;
+    ngx_http_attest_node_t  *an;
 
     if (key->len > 65535) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -347,38 +529,18 @@ ngx_http_attest_zone_alloc(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     zone = shm_zone->data;
-    size = offsetof(ngx_http_attest_node_t, data) + key->len;
 
-    for ( ;; ) {
-        an = ngx_slab_alloc_locked(zone->shpool, size);
-        if (an) {
-            break;
-        }
+    if (zone->sh->npending >= NGX_HTTP_ATTEST_PENDING_MAX) {
+        an = ngx_queue_data(ngx_queue_last(&zone->sh->pending),
+                            ngx_http_attest_node_t, queue);
+        ngx_http_attest_zone_evict(zone, an);
+    }
 
-        if (ngx_queue_empty(&zone->sh->lru)) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "attest: zone \"%V\" cannot hold an entry for "
-                          "key \"%V\"", &shm_zone->shm.name, key);
-            return NULL;
-        }
+    size = ngx_http_attest_node_size(key->len, 0);
 
-        q = ngx_queue_last(&zone->sh->lru);
-        old = ngx_queue_data(q, ngx_http_attest_node_t, queue);
-
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "attest: zone \"%V\" is full, evicting the least "
-                      "recently used key \"%*s\"", &shm_zone->shm.name,
-                      (size_t) old->len, old->data);
-
-        ngx_http_attest_count(zone->sh->counters.evictions);
-
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "attest: zone: evict key \"%*s\"", (size_t) old->len,
-                       old->data);
-
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&zone->sh->rbtree, &old->node);
-        ngx_slab_free_locked(zone->shpool, old);
+    an = ngx_http_attest_zone_room(shm_zone, size, 0, log);
+    if (an == NULL) {
+        return NULL;
     }
 
     ngx_memzero(an, size);
@@ -388,61 +550,263 @@ ngx_http_attest_zone_alloc(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_memcpy(an->data, key->data, key->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, &an->node);
+    ngx_queue_insert_head(&zone->sh->pending, &an->queue);
+    zone->sh->npending++;
+
+    return an;
+}
+
+
+/* a larger copy of the node, for one more machine; NULL: no room */
+static ngx_http_attest_node_t *
+ngx_http_attest_zone_grow(ngx_shm_zone_t *shm_zone, ngx_http_attest_node_t *an,
+    ngx_uint_t max, ngx_log_t *log)
+{
+    ngx_uint_t               cap;
+    ngx_rbtree_key_t         hash;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *nn;
+
+    zone = shm_zone->data;
+    hash = an->node.key;    /* ngx_rbtree_delete() clears it */
+
+    cap = an->cap ? an->cap * 2 : 1;
+    cap = ngx_min(cap, max);
+
+    /* detached while room is made, so that it cannot evict itself */
+    ngx_queue_remove(&an->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &an->node);
+
+    if (!an->verified) {
+        zone->sh->npending--;
+    }
+
+    nn = ngx_http_attest_zone_room(shm_zone,
+                                   ngx_http_attest_node_size(an->len, cap), 1,
+                                   log);
+    if (nn == NULL) {
+        an->node.key = hash;
+        ngx_rbtree_insert(&zone->sh->rbtree, &an->node);
+
+        if (an->verified) {
+            ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+
+        } else {
+            ngx_queue_insert_head(&zone->sh->pending, &an->queue);
+            zone->sh->npending++;
+        }
+
+        return NULL;
+    }
+
+    ngx_memcpy(nn, an, ngx_http_attest_node_size(an->len, 0));
+    ngx_memcpy(ngx_http_attest_node_machines(nn),
+               ngx_http_attest_node_machines(an),
+               an->nmachines * sizeof(ngx_http_attest_entry_t));
+
+    nn->node.key = hash;
+    nn->cap = (u_short) cap;
+    nn->verified = 1;
+
+    ngx_slab_free_locked(zone->shpool, an);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &nn->node);
+    ngx_queue_insert_head(&zone->sh->lru, &nn->queue);
+
+    return nn;
+}
+
+
+/*
+ * A verified machine joins the key's set: it replaces its own older
+ * attestation or an expired one, else takes a new slot, else (the set
+ * holds max) the least recently seen machine goes.
+ */
+static ngx_http_attest_node_t *
+ngx_http_attest_zone_add(ngx_shm_zone_t *shm_zone, ngx_http_attest_node_t *an,
+    ngx_http_attest_entry_t *entry, ngx_uint_t max, ngx_msec_int_t now,
+    ngx_log_t *log)
+{
+    char                      addr[43];
+    ngx_uint_t                i;
+    ngx_http_attest_zone_t   *zone;
+    ngx_http_attest_node_t   *nn;
+    ngx_http_attest_entry_t  *m, *slot;
+
+    zone = shm_zone->data;
+    m = ngx_http_attest_node_machines(an);
+    slot = NULL;
+
+    for (i = 0; i < an->nmachines; i++) {
+        if (ngx_memcmp(m[i].result.signing_address,
+                       entry->result.signing_address, 20) == 0)
+        {
+            slot = &m[i];
+            break;
+        }
+    }
+
+    for (i = 0; slot == NULL && i < an->nmachines; i++) {
+        if (m[i].expires_at <= now) {
+            slot = &m[i];
+        }
+    }
+
+    if (slot == NULL && an->nmachines == an->cap && an->cap < max) {
+        nn = ngx_http_attest_zone_grow(shm_zone, an, max, log);
+
+        if (nn) {
+            an = nn;
+            m = ngx_http_attest_node_machines(an);
+        }
+    }
+
+    if (slot == NULL && an->nmachines < an->cap) {
+        slot = &m[an->nmachines++];
+    }
+
+    if (slot == NULL) {
+        if (an->nmachines == 0) {
+            return an;
+        }
+
+        slot = &m[0];
+
+        for (i = 1; i < an->nmachines; i++) {
+            if (m[i].seen_at < slot->seen_at) {
+                slot = &m[i];
+            }
+        }
+
+        attest_eth_format_address(slot->result.signing_address, addr);
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "attest: key \"%*s\" holds %ui signers, the least "
+                      "recently seen %s goes", (size_t) an->len, an->data,
+                      max, addr);
+    }
+
+    *slot = *entry;
+    slot->seen_at = now;
+
+    ngx_queue_remove(&an->queue);
     ngx_queue_insert_head(&zone->sh->lru, &an->queue);
 
     return an;
 }
 
 
+/* the unexpired machines of a node, copied from the pool; zone locked */
+static ngx_int_t
+ngx_http_attest_zone_copy(ngx_http_attest_node_t *an,
+    ngx_http_attest_zone_req_t *zr, ngx_msec_int_t now, ngx_pool_t *pool,
+    ngx_msec_int_t *oldest)
+{
+    ngx_uint_t                i, n;
+    ngx_http_attest_entry_t  *m;
+
+    m = ngx_http_attest_node_machines(an);
+    n = 0;
+    *oldest = now;
+
+    for (i = 0; i < an->nmachines; i++) {
+        if (m[i].expires_at > now) {
+            n++;
+        }
+    }
+
+    zr->nmachines = 0;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    zr->machines = ngx_palloc(pool, n * sizeof(ngx_http_attest_entry_t));
+    if (zr->machines == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < an->nmachines; i++) {
+        if (m[i].expires_at > now) {
+            zr->machines[zr->nmachines++] = m[i];
+            *oldest = ngx_min(*oldest, m[i].verified_at);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /*
- * FRESH: a verified entry younger than ttl, copied to entry.  WAIT:
- * another request (of any worker) is fetching this key.  LOST: that
- * fetch ended in failure after "since", the reason is in *reason.  MISS:
- * the caller has taken the key's lease and must fetch, then store.
+ * FRESH: the key has attested machines, copied to zr (and when one of
+ * them is older than zr->refresh, zr->refresh_due: the caller holds the
+ * lease and refreshes in the background).  WAIT: another request (of any
+ * worker) is fetching this key.  LOST: that fetch ended in failure after
+ * zr->since, the reason is in zr->reason.  MISS: the caller has taken
+ * the key's lease and must fetch, then store.
  */
 ngx_int_t
-ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_msec_t ttl, ngx_msec_int_t since, ngx_http_attest_entry_t *entry,
-    attest_reason_t *reason, ngx_log_t *log)
+ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, ngx_pool_t *pool, ngx_log_t *log)
 {
     uint32_t                 hash;
     ngx_int_t                rc;
-    ngx_msec_int_t           now;
+    ngx_msec_int_t           now, oldest, gap;
     ngx_http_attest_zone_t  *zone;
     ngx_http_attest_node_t  *an;
 
+    oldest = 0;
     zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
+    hash = ngx_crc32_short(zr->key.data, zr->key.len);
     now = ngx_http_attest_now();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    an = ngx_http_attest_zone_find(zone, key, hash);
+    an = ngx_http_attest_zone_find(zone, &zr->key, hash);
 
-    if (an && an->entry.verified_at
-        && now - an->entry.verified_at < (ngx_msec_int_t) ttl
-        && now < an->entry.expires_at)
+    zr->nmachines = 0;
+    zr->refresh_due = 0;
+
+    if (an && ngx_http_attest_zone_copy(an, zr, now, pool, &oldest)
+              != NGX_OK)
     {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    /* a refresh at most every quarter of attest_refresh, at least 1 s */
+    gap = ngx_max((ngx_msec_int_t) zr->refresh / 4, 1000);
+
+    if (zr->nmachines) {
         ngx_queue_remove(&an->queue);
         ngx_queue_insert_head(&zone->sh->lru, &an->queue);
-        *entry = an->entry;
+
+        if (zr->refresh && now - oldest >= (ngx_msec_int_t) zr->refresh
+            && now - an->refresh_at >= gap
+            && !ngx_http_attest_lease_held(an, log))
+        {
+            an->refresh_at = now;
+            ngx_http_attest_lease_take(an, zr);
+            zr->refresh_due = 1;
+        }
+
         rc = NGX_HTTP_ATTEST_ZONE_FRESH;
 
-    } else if (an && an->failed_at && an->failed_at >= since) {
-        *reason = an->fail_reason;
+    } else if (an && an->failed_at && an->failed_at >= zr->since) {
+        zr->reason = an->fail_reason;
         rc = NGX_HTTP_ATTEST_ZONE_LOST;
 
-    } else if (an && an->lease_until > now) {
+    } else if (an && ngx_http_attest_lease_held(an, log)) {
         rc = NGX_HTTP_ATTEST_ZONE_WAIT;
 
     } else {
         if (an == NULL) {
-            an = ngx_http_attest_zone_alloc(shm_zone, key, hash, log);
+            an = ngx_http_attest_zone_new(shm_zone, &zr->key, hash, log);
         }
 
         /* without a node the caller still fetches, only unshared */
         if (an) {
-            an->lease_until = now + NGX_HTTP_ATTEST_ZONE_LEASE;
+            ngx_http_attest_lease_take(an, zr);
         }
 
         rc = NGX_HTTP_ATTEST_ZONE_MISS;
@@ -454,9 +818,10 @@ ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     {
     static const char  *decisions[] = { "hit", "miss", "wait", "lost" };
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "attest: zone: %s key \"%V\" in \"%V\"", decisions[rc],
-                   key, &shm_zone->shm.name);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "attest: zone: %s key \"%V\" in \"%V\", %ui signers",
+                   decisions[rc], &zr->key, &shm_zone->shm.name,
+                   zr->nmachines);
     }
 #endif
 
@@ -464,31 +829,186 @@ ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
-/* the end of a fetch: a verified entry, or (entry NULL) the failure */
+/* remembers a signer discovery did not find; zone locked */
+static void
+ngx_http_attest_zone_remember(ngx_http_attest_zone_t *zone,
+    ngx_http_attest_node_t *an, const u_char *claimed, ngx_msec_int_t now)
+{
+    size_t                         size;
+    ngx_uint_t                     i;
+    ngx_http_attest_unattested_t  *u, *slot;
+
+    if (an->unattested == NULL) {
+        size = NGX_HTTP_ATTEST_UNATTESTED
+               * sizeof(ngx_http_attest_unattested_t);
+
+        an->unattested = ngx_slab_calloc_locked(zone->shpool, size);
+        if (an->unattested == NULL) {
+            return;
+        }
+    }
+
+    u = an->unattested;
+    slot = &u[0];
+
+    for (i = 1; i < NGX_HTTP_ATTEST_UNATTESTED; i++) {
+        if (u[i].until < slot->until) {
+            slot = &u[i];
+        }
+    }
+
+    ngx_memcpy(slot->address, claimed, 20);
+    slot->until = now + NGX_HTTP_ATTEST_UNATTESTED_TIME;
+}
+
+
+static ngx_uint_t
+ngx_http_attest_zone_forgotten(ngx_http_attest_node_t *an,
+    const u_char *claimed, ngx_msec_int_t now)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; an->unattested && i < NGX_HTTP_ATTEST_UNATTESTED; i++) {
+        if (an->unattested[i].until > now
+            && ngx_memcmp(an->unattested[i].address, claimed, 20) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Discovery of an unknown signer, one step.  FOUND: the signer is
+ * attested now, its machine in *entry.  UNATTESTED: it is remembered as
+ * not found, or this request's fetches (zr->discovered, those it caused
+ * or waited on) reached zr->discover: it is remembered from now on.
+ * WAIT: a fetch of this key is in flight, look again when it ends.
+ * FETCH: the caller holds the lease and fetches.
+ */
+ngx_int_t
+ngx_http_attest_zone_discover(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, const u_char *claimed,
+    ngx_http_attest_entry_t *entry, ngx_log_t *log)
+{
+    uint32_t                  hash;
+    ngx_int_t                 rc;
+    ngx_uint_t                i;
+    ngx_msec_int_t            now;
+    ngx_http_attest_zone_t   *zone;
+    ngx_http_attest_node_t   *an;
+    ngx_http_attest_entry_t  *m;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(zr->key.data, zr->key.len);
+    now = ngx_http_attest_now();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, &zr->key, hash);
+
+    if (an == NULL) {
+        an = ngx_http_attest_zone_new(shm_zone, &zr->key, hash, log);
+
+        if (an == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_HTTP_ATTEST_ZONE_UNATTESTED;
+        }
+    }
+
+    /* the fetches that ended since this request last looked */
+    if (zr->disc_started) {
+        zr->discovered += an->fetches - zr->fetches;
+    }
+
+    zr->disc_started = 1;
+    zr->fetches = an->fetches;
+
+    m = ngx_http_attest_node_machines(an);
+
+    for (i = 0; i < an->nmachines; i++) {
+        if (m[i].expires_at > now
+            && ngx_memcmp(m[i].result.signing_address, claimed, 20) == 0)
+        {
+            m[i].seen_at = now;
+            *entry = m[i];
+            rc = NGX_HTTP_ATTEST_ZONE_FOUND;
+            goto done;
+        }
+    }
+
+    if (ngx_http_attest_zone_forgotten(an, claimed, now)) {
+        rc = NGX_HTTP_ATTEST_ZONE_UNATTESTED;
+
+    } else if (zr->discovered >= zr->discover) {
+        ngx_http_attest_zone_remember(zone, an, claimed, now);
+        rc = NGX_HTTP_ATTEST_ZONE_UNATTESTED;
+
+    } else if (ngx_http_attest_lease_held(an, log)) {
+        rc = NGX_HTTP_ATTEST_ZONE_WAIT;
+
+    } else {
+        if (now - an->disc_start >= 60000) {
+            an->disc_start = now;
+            an->disc_count = 0;
+        }
+
+        if (an->disc_count
+            >= zr->discover * NGX_HTTP_ATTEST_DISCOVER_SIGNERS)
+        {
+            /* a fleet of rogues: this key's discovery rests a while */
+            rc = NGX_HTTP_ATTEST_ZONE_UNATTESTED;
+
+        } else {
+            an->disc_count++;
+            ngx_http_attest_lease_take(an, zr);
+            rc = NGX_HTTP_ATTEST_ZONE_FETCH;
+        }
+    }
+
+done:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "attest: zone: discover in key \"%V\": %i, %ui fetches",
+                   &zr->key, rc, zr->discovered);
+
+    return rc;
+}
+
+
+/*
+ * The end of a fetch: a verified machine joins the key's set, or (entry
+ * NULL) the failure is kept for the requests that waited on it.  Either
+ * way the lease is released.
+ */
 void
-ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_http_attest_entry_t *entry, attest_reason_t reason, ngx_log_t *log)
+ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, ngx_http_attest_entry_t *entry,
+    attest_reason_t reason, ngx_log_t *log)
 {
     uint32_t                 hash;
     ngx_http_attest_zone_t  *zone;
     ngx_http_attest_node_t  *an;
 
     zone = shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
+    hash = ngx_crc32_short(zr->key.data, zr->key.len);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    an = ngx_http_attest_zone_find(zone, key, hash);
+    an = ngx_http_attest_zone_find(zone, &zr->key, hash);
 
-    if (an == NULL && entry) {
-        an = ngx_http_attest_zone_alloc(shm_zone, key, hash, log);
+    if (an == NULL) {
+        an = ngx_http_attest_zone_new(shm_zone, &zr->key, hash, log);
     }
 
     if (an) {
         if (entry) {
-            an->entry = *entry;
-            ngx_queue_remove(&an->queue);
-            ngx_queue_insert_head(&zone->sh->lru, &an->queue);
+            an = ngx_http_attest_zone_add(shm_zone, an, entry, zr->max,
+                                          ngx_http_attest_now(), log);
 
         } else {
             /* seen only by requests that waited on this very fetch */
@@ -496,16 +1016,83 @@ ngx_http_attest_zone_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             an->fail_reason = reason;
         }
 
-        an->lease_until = 0;
+        an->fetches++;
+        ngx_http_attest_lease_drop(an, zr);
     }
+
+    zr->lease = 0;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
                    "attest: zone: %s key \"%V\" in \"%V\"%s",
-                   entry ? "store" : "fetch failed for", key,
+                   entry ? "store" : "fetch failed for", &zr->key,
                    &shm_zone->shm.name, an ? "" : ", no room");
 }
+
+
+/* a fetch that ended for no fault of the attestation: others may fetch */
+void
+ngx_http_attest_zone_release(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr)
+{
+    uint32_t                 hash;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *an;
+
+    if (zr->lease == 0) {
+        return;
+    }
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(zr->key.data, zr->key.len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, &zr->key, hash);
+
+    if (an) {
+        ngx_http_attest_lease_drop(an, zr);
+    }
+
+    zr->lease = 0;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* a response of this machine verified: it was seen now (the set's LRU) */
+void
+ngx_http_attest_zone_touch(ngx_shm_zone_t *shm_zone,
+    ngx_http_attest_zone_req_t *zr, const u_char *address)
+{
+    uint32_t                  hash;
+    ngx_uint_t                i;
+    ngx_http_attest_zone_t   *zone;
+    ngx_http_attest_node_t   *an;
+    ngx_http_attest_entry_t  *m;
+
+    zone = shm_zone->data;
+    hash = ngx_crc32_short(zr->key.data, zr->key.len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    an = ngx_http_attest_zone_find(zone, &zr->key, hash);
+
+    if (an) {
+        m = ngx_http_attest_node_machines(an);
+
+        for (i = 0; i < an->nmachines; i++) {
+            if (ngx_memcmp(m[i].result.signing_address, address, 20) == 0) {
+                m[i].seen_at = ngx_http_attest_now();
+                break;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
 
 
 ngx_http_attest_counters_t *
@@ -594,95 +1181,112 @@ ngx_http_attest_zone_count_fetch(ngx_shm_zone_t *shm_zone,
 }
 
 
-/*
- * The signers a node holds now: the attestations not yet expired.  One
- * at most today; a zone that keeps several per key adds them here.
- */
+/* the signers a node holds now: the attestations not yet expired */
 static ngx_int_t
 ngx_http_attest_zone_node_signers(ngx_http_attest_node_t *an,
     ngx_msec_int_t now, ngx_array_t *signers)
 {
+    ngx_uint_t                      i;
+    ngx_http_attest_entry_t        *m;
     ngx_http_attest_zone_signer_t  *s;
 
-    if (an->entry.verified_at == 0 || an->entry.expires_at <= now) {
-        return NGX_OK;
-    }
+    m = ngx_http_attest_node_machines(an);
 
-    s = ngx_array_push(signers);
-    if (s == NULL) {
-        return NGX_ERROR;
-    }
+    for (i = 0; i < an->nmachines; i++) {
+        if (m[i].expires_at <= now) {
+            continue;
+        }
 
-    ngx_memcpy(s->address, an->entry.result.signing_address, 20);
-    s->expires_at = an->entry.expires_at;
+        s = ngx_array_push(signers);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->address, m[i].result.signing_address, 20);
+        s->expires_at = m[i].expires_at;
+    }
 
     return NGX_OK;
 }
 
 
+/* one key for attest_metrics; zone locked */
+static ngx_int_t
+ngx_http_attest_zone_key(ngx_http_attest_node_t *an, ngx_pool_t *pool,
+    ngx_msec_int_t now, ngx_array_t *keys)
+{
+    u_char                      *p;
+    ngx_http_attest_zone_key_t  *k;
+
+    k = ngx_array_push(keys);
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* "<scope: 32 hex digits>:<key>"; the policy label: its first 8 */
+    p = ngx_strlchr(an->data, an->data + an->len, ':');
+
+    k->policy = (p == an->data + NGX_HTTP_ATTEST_SCOPE_HEX)
+                ? (uint32_t) ngx_hextoi(an->data, 8) : 0;
+    p = p ? p + 1 : an->data;
+
+    k->key.len = an->data + an->len - p;
+    k->key.data = ngx_pnalloc(pool, k->key.len + 1);
+
+    if (k->key.data == NULL
+        || ngx_array_init(&k->signers, pool, 1,
+                          sizeof(ngx_http_attest_zone_signer_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(k->key.data, p, k->key.len);
+
+    return ngx_http_attest_zone_node_signers(an, now, &k->signers);
+}
+
+
 /*
  * A copy of what the zone holds, for attest_metrics: the max most
- * recently used keys with their signers into keys
- * (ngx_http_attest_zone_key_t), and the count of all keys in *entries.
+ * recently used keys (verified ones first, then the pending ones) with
+ * their signers into keys (ngx_http_attest_zone_key_t), and the count of
+ * all keys in *entries.
  */
 ngx_int_t
 ngx_http_attest_zone_keys(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
     ngx_uint_t max, ngx_array_t *keys, ngx_uint_t *entries)
 {
-    u_char                      *p;
-    ngx_int_t                    rc;
-    ngx_uint_t                   n;
-    ngx_queue_t                 *q;
-    ngx_msec_int_t               now;
-    ngx_http_attest_zone_t      *zone;
-    ngx_http_attest_node_t      *an;
-    ngx_http_attest_zone_key_t  *k;
+    ngx_int_t                rc;
+    ngx_uint_t               n, i;
+    ngx_queue_t             *q, *queues[2];
+    ngx_msec_int_t           now;
+    ngx_http_attest_zone_t  *zone;
+    ngx_http_attest_node_t  *an;
 
     zone = shm_zone->data;
     now = ngx_http_attest_now();
     rc = NGX_OK;
     n = 0;
 
+    queues[0] = &zone->sh->lru;
+    queues[1] = &zone->sh->pending;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (q = ngx_queue_head(&zone->sh->lru);
-         q != ngx_queue_sentinel(&zone->sh->lru);
-         q = ngx_queue_next(q))
-    {
-        if (n++ >= max || rc != NGX_OK) {
-            continue;
-        }
-
-        an = ngx_queue_data(q, ngx_http_attest_node_t, queue);
-
-        k = ngx_array_push(keys);
-        if (k == NULL) {
-            rc = NGX_ERROR;
-            continue;
-        }
-
-        /* the node's key is "<policy id in 8 hex digits>:<key>" */
-        p = ngx_strlchr(an->data, an->data + an->len, ':');
-
-        k->policy = (p == an->data + 8)
-                    ? (uint32_t) ngx_hextoi(an->data, 8) : 0;
-        p = p ? p + 1 : an->data;
-
-        k->key.len = an->data + an->len - p;
-        k->key.data = ngx_pnalloc(pool, k->key.len + 1);
-
-        if (k->key.data == NULL
-            || ngx_array_init(&k->signers, pool, 1,
-                              sizeof(ngx_http_attest_zone_signer_t))
-               != NGX_OK)
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]);
+             q = ngx_queue_next(q))
         {
-            rc = NGX_ERROR;
-            continue;
+            if (n++ >= max || rc != NGX_OK) {
+                continue;
+            }
+
+            an = ngx_queue_data(q, ngx_http_attest_node_t, queue);
+
+            rc = ngx_http_attest_zone_key(an, pool, now, keys);
         }
-
-        ngx_memcpy(k->key.data, p, k->key.len);
-
-        rc = ngx_http_attest_zone_node_signers(an, now, &k->signers);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

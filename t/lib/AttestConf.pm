@@ -139,6 +139,16 @@ $log
             proxy_pass_request_body off;
             proxy_set_header Content-Type application/json;
             proxy_set_body '{"model_id":"\$attest_key","nonce":"\$attest_nonce"}';
+
+            # no client header reaches the attestation endpoint, only the
+            # test double's knobs, passed on purpose
+            proxy_pass_request_headers off;
+            proxy_set_header X-Test-Mode \$http_x_test_mode;
+            proxy_set_header X-Test-Sleep \$http_x_test_sleep;
+            proxy_set_header X-Test-Writes \$http_x_test_writes;
+            proxy_set_header X-Test-Write-Delay \$http_x_test_write_delay;
+            proxy_set_header X-Test-Body-Size \$http_x_test_body_size;
+            proxy_set_header X-Test-Attest-Machine \$http_x_test_attest_machine;
         }
     }
 EOT

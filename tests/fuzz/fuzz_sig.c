@@ -41,6 +41,8 @@ verify(const attest_sig_fields_t *f)
     attest_reason_t  rc, rc2;
 
     signer.address = attested;
+
+    signer.find = NULL;
     signer.image_digest = digest;
     signer.image_digest_len = sizeof(digest) - 1;
 

@@ -360,6 +360,7 @@ run_case(char **c, attest_text_t *t, int with_err)
 
     /* the attested address too, in a buffer of exactly 20 bytes */
     signer.address = (uint8_t *) mem_dup((char *) addr, 20);
+    signer.find = NULL;
     o.copies[o.n++] = (char *) signer.address;
 
     field_set(&d, c[9], &o);
@@ -638,6 +639,7 @@ run_event(char **c)
     if (strcmp(c[3], "-") != 0) {
         attest_hex_decode(c[5], 40, addr);
         signer.address = addr;
+        signer.find = NULL;
         field_set(&d, c[6], &o);
         signer.image_digest = d.data;
         signer.image_digest_len = d.len;

@@ -658,6 +658,7 @@ finish_of(const char *stream, const char **detail)
 
     memset(addr, 0x11, sizeof(addr));
     signer.address = addr;
+    signer.find = NULL;
     signer.image_digest = NULL;
     signer.image_digest_len = 0;
 
