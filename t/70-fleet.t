@@ -94,10 +94,7 @@ sub only_known {
     only_known($c, 'round-robin');
     ok($fetches >= 1 && $fetches <= 12,
        "round-robin: $fetches fetches, near the number of machines");
-    TODO: {
-        local $TODO = 'issue 10: a set of attested machines per entry';
-        is($c->{verified} // 0, 300, 'round-robin: 300 verified, 0 blocked');
-    }
+    is($c->{verified} // 0, 300, 'round-robin: 300 verified, 0 blocked');
 
     $agent->reset_stats;
     $c = run_mix($ngx, 'rotate', 100, 5, sub {
@@ -106,10 +103,7 @@ sub only_known {
          . $agent->stats->{attestation} . ' fetches');
     only_known($c, 'rotation');
     is($agent->fleet->[1]{restarts}, 1, 'rotation: machine 1 restarted');
-    TODO: {
-        local $TODO = 'issue 10: discovery on an unknown signer';
-        is($c->{verified} // 0, 100, 'rotation: 100 verified, 0 blocked');
-    }
+    is($c->{verified} // 0, 100, 'rotation: 100 verified, 0 blocked');
 }
 
 # the router at random
@@ -147,10 +141,7 @@ sub only_known {
     is(verdict($r), 'failed; reason=signer_not_attested',
        'rogue: signer_not_attested');
     my $f1 = $agent->stats->{attestation};
-    TODO: {
-        local $TODO = 'issue 10: attest_discover fetches (default 4)';
-        is($f1 - $f0, 4, 'rogue: exactly attest_discover fetches');
-    }
+    is($f1 - $f0, 4, 'rogue: exactly attest_discover fetches');
     my $blocked = 0;
     for (1 .. 100) {
         my $x = ask($ngx, 'rogue', 'X-Test-Machine' => 2);
@@ -182,10 +173,7 @@ sub only_known {
     }
     is($ok{0} // 0, $total{0}, 'bad evidence: machine 0 always verified');
     is($ok{2} // 0, 0, 'bad evidence: machine 2 always blocked');
-    TODO: {
-        local $TODO = 'issue 10: the good machines are found';
-        is($ok{1} // 0, $total{1}, 'bad evidence: machine 1 verified too');
-    }
+    is($ok{1} // 0, $total{1}, 'bad evidence: machine 1 verified too');
 
     # a report from the bad machine is rejected, and says why
     my $c = ask($ngx, 'bad-only', 'X-Test-Machine' => 2,
@@ -239,7 +227,11 @@ sub read_all {
     ok($fetches >= 1 && $fetches <= 8, "50 concurrent: $fetches fetches, "
        . 'bounded');
     TODO: {
-        local $TODO = 'issue 10: a set of attested machines per entry';
+        # the router's one round-robin counter interleaves these
+        # completions with the discovery fetches, so that 4 fetches miss
+        # a machine about one run in three: its signer is then
+        # remembered as unattested for a minute
+        local $TODO = 'issue 10: discovery budget vs. the router';
         is($c{verified} // 0, 50, '50 concurrent: all verified');
     }
 }
@@ -253,10 +245,7 @@ sub read_all {
     my $http = AttestConf::gateway($agent, ttl => '4s',
                                    loc_extra => 'attest_refresh 2s;');
     my ($rc, $out) = nginx_test($http);
-    TODO: {
-        local $TODO = 'issue 10: attest_refresh';
-        is($rc, 0, 'attest_refresh 2s: nginx -t accepts it') or diag $out;
-    }
+    is($rc, 0, 'attest_refresh 2s: nginx -t accepts it') or diag $out;
     SKIP: {
         skip 'attest_refresh not there yet', 3 if $rc;
         my $ngx = AttestTest::Nginx->start(workers => 2, http => $http);
@@ -327,11 +316,8 @@ sub worker_talking_to {
         my $dt = time - $t0;
         diag(sprintf 'kill: the next request took %.2f s: %s', $dt,
              verdict($r));
-        TODO: {
-            local $TODO = 'issue 10: a dead worker\'s lease is taken over';
-            is(verdict($r), 'verified', 'kill: the key verifies after');
-            cmp_ok($dt, '<', 3, 'kill: within a few seconds');
-        }
+        is(verdict($r), 'verified', 'kill: the key verifies after');
+        cmp_ok($dt, '<', 3, 'kill: within a few seconds');
     }
 }
 

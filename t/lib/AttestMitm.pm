@@ -166,6 +166,14 @@ sub gateway {
             proxy_pass_request_body off;
             proxy_set_header Content-Type application/json;
             proxy_set_body '{"model_id":"\$attest_key","nonce":"\$attest_nonce"}';
+
+            # no client header reaches the attestation endpoint, only the
+            # knobs of the test doubles, passed on purpose
+            proxy_pass_request_headers off;
+            proxy_set_header X-Mitm \$http_x_mitm;
+            proxy_set_header X-Test-Mode \$http_x_test_mode;
+            proxy_set_header X-Test-Sleep \$http_x_test_sleep;
+            proxy_set_header X-Test-Attest-Machine \$http_x_test_attest_machine;
         }
     }
 EOT
