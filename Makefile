@@ -14,6 +14,7 @@
 #                 module leak (VALGRIND_TESTS picks the tests)
 #   make bench    benchmarks against plain proxy_pass (bench/)
 #   make bench-core  microbenchmarks of Keccak-256 and the response hash
+#   make bench-fleet  4 machines against 1 (bench/fleet.pl)
 #   make fuzz     the libFuzzer targets for 20 s each (setup-deps.sh fuzz)
 #
 # No target starts, stops or disables a system service.
@@ -45,7 +46,7 @@ TDEPS_STAMP := $(BUILD)/.deps-test
 FDEPS_STAMP := $(BUILD)/.deps-fuzz
 
 .PHONY: all deps test-deps fuzz-deps module tool unit vectors test demo \
-        demo-stop bench bench-core fuzz install clean node-deps \
+        demo-stop bench bench-core bench-fleet fuzz install clean node-deps \
         test-valgrind
 
 all: deps module tool unit
@@ -161,6 +162,9 @@ bench-core: $(BUILD)/bench/bench_core
 
 fuzz: $(FDEPS_STAMP) $(DEPS_STAMP)
 	./tests/fuzz/run.sh
+
+bench-fleet: all $(TDEPS_STAMP)
+	./bench/run.sh --fleet
 
 PREFIX     ?= /usr/local
 MODULES    ?= /usr/lib/nginx/modules

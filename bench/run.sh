@@ -23,5 +23,11 @@ if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ]; then
         bench/loadgen.c
 fi
 
+if [ "${1:-}" = "--fleet" ]; then
+    shift
+    exec perl bench/fleet.pl --loadgen "$LOADGEN" \
+        --out bench/fleet-results.txt "$@"
+fi
+
 exec perl bench/bench.pl --loadgen "$LOADGEN" --out bench/results.txt \
     --raw "$BUILD/bench/results.json" "$@"

@@ -778,9 +778,17 @@ ngx_http_attest_discover(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
         m[ctx->zr.nmachines++] = entry;
         ctx->zr.machines = m;
 
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "attest: discovery found the signer of key \"%V\" "
+                       "after %ui fetches", &ctx->key, ctx->zr.discovered);
+
         return NGX_OK;
 
     case NGX_HTTP_ATTEST_ZONE_UNATTESTED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "attest: discovery did not find the signer of key "
+                      "\"%V\" (%ui fetches)", &ctx->key,
+                      ctx->zr.discovered);
         return NGX_DECLINED;
 
     case NGX_HTTP_ATTEST_ZONE_WAIT:
@@ -816,6 +824,11 @@ ngx_http_attest_discover_wake(ngx_event_t *ev)
 
     r = ev->data;
     c = r->connection;
+
+    if (c->error) {
+        /* the request is being terminated: that path ends it */
+        return;
+    }
 
     ngx_http_set_log_request(c->log, r);
 

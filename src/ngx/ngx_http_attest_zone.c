@@ -35,6 +35,7 @@ typedef struct {
     attest_reason_t             fail_reason;
     ngx_uint_t                  fetches;    /* fetches ended, any result */
     ngx_msec_int_t              refresh_at; /* last refresh started */
+    ngx_msec_int_t              used_at;    /* last moved to its head */
     ngx_msec_int_t              disc_start; /* discovery's minute */
     ngx_uint_t                  disc_count;
     ngx_http_attest_unattested_t  *unattested;  /* NULL until needed */
@@ -494,14 +495,13 @@ ngx_http_attest_zone_room(ngx_shm_zone_t *shm_zone, size_t size,
 
         old = ngx_queue_data(q, ngx_http_attest_node_t, queue);
 
-        if (old->verified) {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "attest: zone \"%V\" is full, evicting the least "
-                          "recently used key \"%*s\"", &shm_zone->shm.name,
-                          (size_t) old->len, old->data);
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "attest: zone \"%V\" is full, evicting the least "
+                      "recently used key \"%*s\"%s", &shm_zone->shm.name,
+                      (size_t) old->len, old->data,
+                      old->verified ? "" : " (not verified)");
 
-            ngx_http_attest_count(zone->sh->counters.evictions);
-        }
+        ngx_http_attest_count(zone->sh->counters.evictions);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                        "attest: zone: evict key \"%*s\"", (size_t) old->len,
@@ -533,6 +533,14 @@ ngx_http_attest_zone_new(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     if (zone->sh->npending >= NGX_HTTP_ATTEST_PENDING_MAX) {
         an = ngx_queue_data(ngx_queue_last(&zone->sh->pending),
                             ngx_http_attest_node_t, queue);
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "attest: zone \"%V\" holds %d keys not verified, "
+                      "evicting the least recently used \"%*s\"",
+                      &shm_zone->shm.name, NGX_HTTP_ATTEST_PENDING_MAX,
+                      (size_t) an->len, an->data);
+
+        ngx_http_attest_count(zone->sh->counters.evictions);
         ngx_http_attest_zone_evict(zone, an);
     }
 
@@ -546,6 +554,7 @@ ngx_http_attest_zone_new(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_memzero(an, size);
 
     an->node.key = hash;
+    an->used_at = ngx_http_attest_now();
     an->len = (u_short) key->len;
     ngx_memcpy(an->data, key->data, key->len);
 
@@ -688,6 +697,7 @@ ngx_http_attest_zone_add(ngx_shm_zone_t *shm_zone, ngx_http_attest_node_t *an,
 
     *slot = *entry;
     slot->seen_at = now;
+    an->used_at = now;
 
     ngx_queue_remove(&an->queue);
     ngx_queue_insert_head(&zone->sh->lru, &an->queue);
@@ -778,6 +788,7 @@ ngx_http_attest_zone_lookup(ngx_shm_zone_t *shm_zone,
     gap = ngx_max((ngx_msec_int_t) zr->refresh / 4, 1000);
 
     if (zr->nmachines) {
+        an->used_at = now;
         ngx_queue_remove(&an->queue);
         ngx_queue_insert_head(&zone->sh->lru, &an->queue);
 
@@ -1258,35 +1269,47 @@ ngx_http_attest_zone_keys(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
     ngx_uint_t max, ngx_array_t *keys, ngx_uint_t *entries)
 {
     ngx_int_t                rc;
-    ngx_uint_t               n, i;
-    ngx_queue_t             *q, *queues[2];
+    ngx_uint_t               n;
+    ngx_queue_t             *q, *p;
     ngx_msec_int_t           now;
     ngx_http_attest_zone_t  *zone;
-    ngx_http_attest_node_t  *an;
+    ngx_http_attest_node_t  *an, *a, *b;
 
     zone = shm_zone->data;
     now = ngx_http_attest_now();
     rc = NGX_OK;
     n = 0;
 
-    queues[0] = &zone->sh->lru;
-    queues[1] = &zone->sh->pending;
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (i = 0; i < 2; i++) {
-        for (q = ngx_queue_head(queues[i]);
-             q != ngx_queue_sentinel(queues[i]);
-             q = ngx_queue_next(q))
-        {
-            if (n++ >= max || rc != NGX_OK) {
-                continue;
-            }
+    /* both queues by recency: merged, the most recently used first */
+    q = ngx_queue_head(&zone->sh->lru);
+    p = ngx_queue_head(&zone->sh->pending);
 
-            an = ngx_queue_data(q, ngx_http_attest_node_t, queue);
+    for ( ;; ) {
+        a = (q != ngx_queue_sentinel(&zone->sh->lru))
+            ? ngx_queue_data(q, ngx_http_attest_node_t, queue) : NULL;
+        b = (p != ngx_queue_sentinel(&zone->sh->pending))
+            ? ngx_queue_data(p, ngx_http_attest_node_t, queue) : NULL;
 
-            rc = ngx_http_attest_zone_key(an, pool, now, keys);
+        if (a == NULL && b == NULL) {
+            break;
         }
+
+        if (a && (b == NULL || a->used_at >= b->used_at)) {
+            an = a;
+            q = ngx_queue_next(q);
+
+        } else {
+            an = b;
+            p = ngx_queue_next(p);
+        }
+
+        if (n++ >= max || rc != NGX_OK) {
+            continue;
+        }
+
+        rc = ngx_http_attest_zone_key(an, pool, now, keys);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -331,6 +331,83 @@ test_text_parse(void)
 }
 
 
+/* a set of attested signers (attest_signer_t.find): n addresses */
+typedef struct {
+    const uint8_t  *addrs;
+    size_t          n;
+    const char     *digest;
+    size_t          digest_len;
+} signer_set_t;
+
+
+static int
+set_find(attest_signer_t *s, const uint8_t claimed[20])
+{
+    size_t         i;
+    signer_set_t  *set = s->data;
+
+    for (i = 0; i < set->n; i++) {
+        if (memcmp(set->addrs + 20 * i, claimed, 20) == 0) {
+            s->address = set->addrs + 20 * i;
+            s->image_digest = set->digest;
+            s->image_digest_len = set->digest_len;
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * A verified case again against a set: found as the third of three (its
+ * image digest checked as before), signer_not_attested without it.
+ */
+static int
+run_set(attest_sig_fields_t *f, const uint8_t addr[20], attest_str_t *d,
+    attest_text_t *t)
+{
+    int              pass;
+    uint8_t          many[60];
+    signer_set_t     set;
+    attest_reason_t  rc;
+    attest_signer_t  signer;
+
+    memset(many, 0x33, 40);
+    memcpy(many + 40, addr, 20);
+
+    set.addrs = many;
+    set.n = 3;
+    set.digest = d->data;
+    set.digest_len = d->len;
+
+    /* the address given is not the signer's: the set decides */
+    signer.address = many;
+    signer.image_digest = NULL;
+    signer.image_digest_len = 0;
+    signer.find = set_find;
+    signer.data = &set;
+
+    pass = 1;
+
+    rc = attest_sig_verify(f, &signer, t, NULL);
+    if (rc != ATTEST_OK) {
+        tap_diag("  in a set of 3: %s", attest_reason_name(rc));
+        pass = 0;
+    }
+
+    set.n = 2;
+
+    rc = attest_sig_verify(f, &signer, t, NULL);
+    if (rc != ATTEST_SIGNER_NOT_ATTESTED) {
+        tap_diag("  outside the set: %s", attest_reason_name(rc));
+        pass = 0;
+    }
+
+    return pass;
+}
+
+
 /* one line of sig_cases.txt; t gets the verified text */
 static int
 run_case(char **c, attest_text_t *t, int with_err)
@@ -375,7 +452,8 @@ run_case(char **c, attest_text_t *t, int with_err)
 
     if (pass && rc == ATTEST_OK) {
         pass = hex_is(t->request_hash, 32, c[10])
-               && hex_is(t->response_hash, 32, c[11]);
+               && hex_is(t->response_hash, 32, c[11])
+               && run_set(&f, addr, &d, t);
     }
 
     if (with_err) {
