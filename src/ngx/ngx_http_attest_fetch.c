@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_attest_redirect_check(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_wait(ngx_http_request_t *r);
 static void ngx_http_attest_wait_handler(ngx_http_request_t *r);
+static void ngx_http_attest_discover_timer(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
 static void ngx_http_attest_discover_wake(ngx_event_t *ev);
 static void ngx_http_attest_fetch_cleanup(void *data);
 
@@ -751,7 +753,16 @@ ngx_http_attest_discover(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
     ngx_http_attest_entry_t      entry, *m;
     ngx_http_attest_loc_conf_t  *alcf;
 
-    if (ctx->fetching || ctx->disc_timer.timer_set) {
+    if (ctx->disc_timer.timer_set) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->fetching) {
+        if (ctx->fetch_kind == NGX_HTTP_ATTEST_FETCH_REFRESH) {
+            /* its end wakes nobody: look again after it */
+            ngx_http_attest_discover_timer(r, ctx);
+        }
+
         return NGX_AGAIN;
     }
 
@@ -792,13 +803,7 @@ ngx_http_attest_discover(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
         return NGX_DECLINED;
 
     case NGX_HTTP_ATTEST_ZONE_WAIT:
-        if (ctx->disc_timer.handler == NULL) {
-            ctx->disc_timer.handler = ngx_http_attest_discover_wake;
-            ctx->disc_timer.data = r;
-            ctx->disc_timer.log = r->connection->log;
-        }
-
-        ngx_add_timer(&ctx->disc_timer, NGX_HTTP_ATTEST_POLL);
+        ngx_http_attest_discover_timer(r, ctx);
         return NGX_AGAIN;
 
     default: /* NGX_HTTP_ATTEST_ZONE_FETCH */
@@ -812,6 +817,20 @@ ngx_http_attest_discover(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 
         return NGX_AGAIN;
     }
+}
+
+
+static void
+ngx_http_attest_discover_timer(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx)
+{
+    if (ctx->disc_timer.handler == NULL) {
+        ctx->disc_timer.handler = ngx_http_attest_discover_wake;
+        ctx->disc_timer.data = r;
+        ctx->disc_timer.log = r->connection->log;
+    }
+
+    ngx_add_timer(&ctx->disc_timer, NGX_HTTP_ATTEST_POLL);
 }
 
 
