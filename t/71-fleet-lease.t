@@ -36,12 +36,13 @@ my $LOG = <<'EOT';
     access_log %%TMP%%/logs/fleet.log fleet;
 EOT
 
+# the $n-th access log line of $key (written after the response)
 sub log_of {
-    my ($ngx, $key) = @_;
+    my ($ngx, $key, $n) = @_;
     return wait_for(sub {
         my @l = grep { /^\Q$key\E / }
             split /\n/, AttestTest::slurp($ngx->prefix . '/logs/fleet.log');
-        $l[-1] }, 5) // '(no log line)';
+        $l[$n - 1] }, 5) // '(no log line)';
 }
 
 # ---------------------------------------------------------------------
@@ -57,20 +58,22 @@ sub log_of {
     my $r = ask($ngx, 'v1', 'X-Test-Machine' => 0,
                 'X-Test-Attest-Machine' => 0);
     is(verdict($r), 'verified', 'variables: machine 0 verifies');
-    like(log_of($ngx, 'v1'), qr/ signers=1 discovered=0 signer=\Q$fleet->[0]{address}\E$/i,
+    like(log_of($ngx, 'v1', 1),
+         qr/ signers=1 discovered=0 signer=\Q$fleet->[0]{address}\E$/i,
          'variables: one signer known, nothing discovered');
 
     $r = ask($ngx, 'v2', 'X-Test-Machine' => 0,
              'X-Test-Attest-Machine' => 0);
     $r = ask($ngx, 'v2', 'X-Test-Machine' => 1);
     is(verdict($r), 'verified', 'variables: machine 1 is discovered');
-    my $line = log_of($ngx, 'v2');
-    like($line, qr/ signers=2 discovered=[12] signer=\Q$fleet->[1]{address}\E$/i,
+    my $line = log_of($ngx, 'v2', 2);
+    like($line,
+         qr/ signers=2 discovered=[12] signer=\Q$fleet->[1]{address}\E$/i,
          'variables: two signers, the discovery\'s fetches, the signer '
          . 'of this response');
 
     $r = ask($ngx, 'v2', 'X-Test-Machine' => 1);
-    like(log_of($ngx, 'v2'), qr/ verified signers=2 discovered=0 /,
+    like(log_of($ngx, 'v2', 3), qr/ verified signers=2 discovered=0 /,
          'variables: the next answer of machine 1 needs no fetch');
 }
 
@@ -100,7 +103,8 @@ sub log_of {
        . 'verified');
     cmp_ok($agent->stats->{attestation} - $n, '>=', 1,
            'failed refresh: it was tried');
-    like($ngx->error_log, qr/refresh of key "keep" failed: \w+; its machines stay/,
+    like($ngx->error_log,
+         qr/refresh of key "keep" failed: \w+; its machines stay/,
          'failed refresh: logged');
 
     sleep(4.2 - (time - $t0));
@@ -143,7 +147,8 @@ sub read_all {
 {
     my $agent = AttestTest::Agent->start();
     my $http = AttestConf::gateway($agent);
-    $http =~ s/(location = \/_attestation \{\n)/$1            proxy_read_timeout 33s;\n/
+    my $timeout = "            proxy_read_timeout 33s;\n";
+    $http =~ s/(location = \/_attestation \{\n)/$1$timeout/
         or die 'no fetch location';
     my $ngx = AttestTest::Nginx->start(workers => 2, http => $http);
     my %hang = ('X-Model-Id' => 'hang', 'X-Test-Mode' => 'attest:attest_slow',
