@@ -26,22 +26,23 @@ typedef struct {
 } ngx_http_attest_unattested_t;
 
 
+/* packed: with one machine and a short key a node fits 512 bytes */
 typedef struct {
     ngx_rbtree_node_t           node;       /* key: crc32 of the key */
     ngx_queue_t                 queue;      /* lru, or pending when none */
-    ngx_pid_t                   lease_pid;  /* 0: no fetch in flight */
-    ngx_uint_t                  lease_id;
     ngx_msec_int_t              failed_at;
-    attest_reason_t             fail_reason;
-    ngx_uint_t                  fetches;    /* fetches ended, any result */
     ngx_msec_int_t              refresh_at; /* last refresh started */
     ngx_msec_int_t              used_at;    /* last moved to its head */
     ngx_msec_int_t              disc_start; /* discovery's minute */
-    ngx_uint_t                  disc_count;
     ngx_http_attest_unattested_t  *unattested;  /* NULL until needed */
+    ngx_pid_t                   lease_pid;  /* 0: no fetch in flight */
+    uint32_t                    lease_id;
+    uint32_t                    fetches;    /* fetches ended, any result */
+    uint32_t                    disc_count;
+    attest_reason_t             fail_reason;
     u_short                     nmachines;
     u_short                     cap;
-    u_short                     verified;   /* 1: in lru, 0: pending */
+    u_char                      verified;   /* 1: in lru, 0: pending */
     u_short                     len;
     u_char                      data[1];    /* the key, then machines */
 } ngx_http_attest_node_t;
@@ -338,7 +339,7 @@ ngx_http_attest_rbtree_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
-static ngx_uint_t  ngx_http_attest_lease_seq;
+static uint32_t  ngx_http_attest_lease_seq;
 
 
 /*
@@ -931,7 +932,7 @@ ngx_http_attest_zone_discover(ngx_shm_zone_t *shm_zone,
 
     /* the fetches that ended since this request last looked */
     if (zr->disc_started) {
-        zr->discovered += an->fetches - zr->fetches;
+        zr->discovered += (uint32_t) (an->fetches - (uint32_t) zr->fetches);
     }
 
     zr->disc_started = 1;
