@@ -1033,6 +1033,80 @@ req_push_member(attest_reqhash_t *r, req_member_t *m)
 
 
 /*
+ * a nested object's members (from r->mem[base], its text from out[start])
+ * deduplicated, its keys checked, and the object closed
+ */
+static attest_req_err_t
+req_close_object(attest_reqhash_t *r, size_t base, size_t start)
+{
+    size_t      i, ndup, *last;
+    req_buf_t  *t = &r->tmp;
+
+    last = malloc((r->nmem - base) * sizeof(size_t));
+    if (last == NULL) {
+        return req_nomem(r);
+    }
+
+    if (req_dedup(r, r->mem + base, r->nmem - base, last, &ndup)
+        != ATTEST_REQ_OK)
+    {
+        free(last);
+        return r->err;
+    }
+
+    for (i = 0; i < r->nmem - base; i++) {
+        req_key_lone(r->out.p + r->mem[base + i].key_off,
+                     r->mem[base + i].key_len, 1);
+    }
+
+    if (ndup) {
+        /* json.loads: the first key's position, the last value */
+        t->len = 0;
+
+        if (req_put(t, "{", 1) != 0) {
+            goto nomem;
+        }
+
+        for (i = 0; i < r->nmem - base; i++) {
+            req_member_t  *k = &r->mem[base + i], *v;
+
+            if (last[i] == (size_t) -1) {
+                continue;
+            }
+
+            v = &r->mem[base + last[i]];
+
+            if ((t->len > 1 && req_put(t, ",", 1) != 0)
+                || req_put(t, r->out.p + k->key_off, k->key_len) != 0
+                || req_put(t, ":", 1) != 0
+                || req_put(t, r->out.p + v->val_off, v->val_len) != 0)
+            {
+                goto nomem;
+            }
+        }
+
+        /* never longer than what it replaces */
+        memcpy(r->out.p + start, t->p, t->len);
+        r->out.len = start + t->len;
+    }
+
+    free(last);
+    r->nmem = base;
+
+    if (req_put(&r->out, "}", 1) != 0) {
+        return req_nomem(r);
+    }
+
+    return ATTEST_REQ_OK;
+
+nomem:
+
+    free(last);
+    return req_nomem(r);
+}
+
+
+/*
  * an object's members, each key and value written to the arena; nested
  * objects are closed (and deduplicated) here, the top one (depth 1) is
  * left open for req_top()
@@ -1040,9 +1114,8 @@ req_push_member(attest_reqhash_t *r, req_member_t *m)
 static attest_req_err_t
 req_object(attest_reqhash_t *r, int depth)
 {
-    size_t         base = r->nmem, start = r->out.len, i, ndup, *last;
+    size_t         base = r->nmem, start = r->out.len;
     req_member_t   m;
-    req_buf_t     *t = &r->tmp;
 
     r->pos++;
 
@@ -1127,67 +1200,7 @@ req_object(attest_reqhash_t *r, int depth)
         return ATTEST_REQ_OK;
     }
 
-    last = malloc((r->nmem - base) * sizeof(size_t));
-    if (last == NULL) {
-        return req_nomem(r);
-    }
-
-    if (req_dedup(r, r->mem + base, r->nmem - base, last, &ndup)
-        != ATTEST_REQ_OK)
-    {
-        free(last);
-        return r->err;
-    }
-
-    for (i = 0; i < r->nmem - base; i++) {
-        req_key_lone(r->out.p + r->mem[base + i].key_off,
-                     r->mem[base + i].key_len, 1);
-    }
-
-    if (ndup) {
-        /* json.loads: the first key's position, the last value */
-        t->len = 0;
-
-        if (req_put(t, "{", 1) != 0) {
-            goto nomem;
-        }
-
-        for (i = 0; i < r->nmem - base; i++) {
-            req_member_t  *k = &r->mem[base + i], *v;
-
-            if (last[i] == (size_t) -1) {
-                continue;
-            }
-
-            v = &r->mem[base + last[i]];
-
-            if ((t->len > 1 && req_put(t, ",", 1) != 0)
-                || req_put(t, r->out.p + k->key_off, k->key_len) != 0
-                || req_put(t, ":", 1) != 0
-                || req_put(t, r->out.p + v->val_off, v->val_len) != 0)
-            {
-                goto nomem;
-            }
-        }
-
-        /* never longer than what it replaces */
-        memcpy(r->out.p + start, t->p, t->len);
-        r->out.len = start + t->len;
-    }
-
-    free(last);
-    r->nmem = base;
-
-    if (req_put(&r->out, "}", 1) != 0) {
-        return req_nomem(r);
-    }
-
-    return ATTEST_REQ_OK;
-
-nomem:
-
-    free(last);
-    return req_nomem(r);
+    return req_close_object(r, base, start);
 }
 
 
@@ -1423,6 +1436,203 @@ req_float_string(const uint8_t *s, size_t len)
 }
 
 
+/* a float field: a bool, a plain number string or an int becomes a float */
+static attest_req_err_t
+req_coerce_float(attest_reqhash_t *r, const char *name, const uint8_t *v,
+    size_t len)
+{
+    req_buf_t      *c = &r->canon;
+    const uint8_t  *s;
+    size_t          slen;
+    double          x;
+
+    if (v[0] == 't' || v[0] == 'f') {
+        /* bool -> 1.0 / 0.0 */
+        return req_put(c, v[0] == 't' ? "1.0" : "0.0", 3) == 0
+               ? ATTEST_REQ_OK : req_nomem(r);
+    }
+
+    if (v[0] == '"') {
+        if (!req_plain_string(v, len, &s, &slen)
+            || !req_float_string(s, slen))
+        {
+            return req_fail(r, ATTEST_REQ_FIELD_FORM,
+                            "%s: string not a plain number", name);
+        }
+
+        if (req_strtod(r, s, slen, &x) != ATTEST_REQ_OK) {
+            return r->err;
+        }
+
+        return req_put_double(r, c, x);
+    }
+
+    if (v[0] == '[' || v[0] == '{') {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE, "%s: float expected",
+                        name);
+    }
+
+    if (!req_is_int(v, len)) {
+        /* already a float's repr */
+        return req_put(c, v, len) == 0 ? ATTEST_REQ_OK : req_nomem(r);
+    }
+
+    /* float(int): correctly rounded, OverflowError refused */
+    if (req_strtod(r, v, len, &x) != ATTEST_REQ_OK) {
+        return r->err;
+    }
+
+    if (isinf(x)) {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                        "%s: integer too large for a float", name);
+    }
+
+    return req_put_double(r, c, x);
+}
+
+
+/* an int field: a bool, a short integer string or a whole float */
+static attest_req_err_t
+req_coerce_int(attest_reqhash_t *r, const char *name, const uint8_t *v,
+    size_t len)
+{
+    req_buf_t      *c = &r->canon;
+    const uint8_t  *s;
+    size_t          slen, i;
+    double          x;
+    char            num[32];
+
+    if (v[0] == 't' || v[0] == 'f') {
+        return req_put(c, v[0] == 't' ? "1" : "0", 1) == 0
+               ? ATTEST_REQ_OK : req_nomem(r);
+    }
+
+    if (v[0] == '"') {
+        /* [+-]?[0-9]{1,18}: an i64 in every pydantic v2 */
+        if (!req_plain_string(v, len, &s, &slen)) {
+            goto int_form;
+        }
+
+        i = (slen > 0 && (s[0] == '+' || s[0] == '-'));
+
+        if (slen - i < 1 || slen - i > 18) {
+            goto int_form;
+        }
+
+        for (size_t j = i; j < slen; j++) {
+            if (s[j] < '0' || s[j] > '9') {
+                goto int_form;
+            }
+        }
+
+        memcpy(num, s, slen);
+        num[slen] = '\0';
+        slen = (size_t) snprintf(num, sizeof(num), "%lld",
+                                 strtoll(num, NULL, 10));
+
+        return req_put(c, num, slen) == 0 ? ATTEST_REQ_OK : req_nomem(r);
+    }
+
+    if (v[0] == '[' || v[0] == '{') {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                        "%s: integer expected", name);
+    }
+
+    if (req_is_int(v, len)) {
+        return req_put(c, v, len) == 0 ? ATTEST_REQ_OK : req_nomem(r);
+    }
+
+    if (req_strtod(r, v, len, &x) != ATTEST_REQ_OK) {
+        return r->err;
+    }
+
+    if (!isfinite(x)) {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                        "%s: finite number expected", name);
+    }
+
+    /*
+     * pydantic-core: no fraction, then i64::MIN < x < i64::MAX as f64;
+     * out of that range every double is whole, so the range first,
+     * and the cast is defined
+     */
+    if (!(x > -9223372036854775808.0 && x < 9223372036854775808.0)) {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                        "%s: integer out of range", name);
+    }
+
+    if (x != (double) (long long) x) {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                        "%s: integer expected, got a fraction", name);
+    }
+
+    slen = (size_t) snprintf(num, sizeof(num), "%lld", (long long) x);
+
+    return req_put(c, num, slen) == 0 ? ATTEST_REQ_OK : req_nomem(r);
+
+int_form:
+
+    return req_fail(r, ATTEST_REQ_FIELD_FORM,
+                    "%s: string not a plain integer", name);
+}
+
+
+/* a bool field: yes/no words, 0 and 1 (int or float) become a bool */
+static attest_req_err_t
+req_coerce_bool(attest_reqhash_t *r, const char *name, const uint8_t *v,
+    size_t len)
+{
+    static const char  *yes[] = { "1", "on", "t", "true", "y", "yes" };
+    static const char  *no[] = { "0", "off", "f", "false", "n", "no" };
+    req_buf_t          *c = &r->canon;
+    const uint8_t      *s;
+    size_t              slen, i;
+    double              x;
+    int                 b = -1;
+
+    if (v[0] == 't' || v[0] == 'f') {
+        return req_put(c, v, len) == 0 ? ATTEST_REQ_OK : req_nomem(r);
+    }
+
+    if (v[0] == '"') {
+        if (req_plain_string(v, len, &s, &slen)) {
+            for (i = 0; i < 6; i++) {
+                if (req_ieq(s, slen, yes[i])) {
+                    b = 1;
+                } else if (req_ieq(s, slen, no[i])) {
+                    b = 0;
+                }
+            }
+        }
+
+    } else if (v[0] == '[' || v[0] == '{') {
+        b = -1;
+
+    } else if (req_is_int(v, len)) {
+        if (len == 1 && (v[0] == '0' || v[0] == '1')) {
+            b = v[0] == '1';
+        }
+
+    } else {
+        if (req_strtod(r, v, len, &x) != ATTEST_REQ_OK) {
+            return r->err;
+        }
+
+        if (x == 0.0 || x == 1.0) {
+            b = x == 1.0;
+        }
+    }
+
+    if (b < 0) {
+        return req_fail(r, ATTEST_REQ_FIELD_TYPE,
+                        "%s: boolean expected", name);
+    }
+
+    return req_put(c, b ? "true" : "false", b ? 4 : 5) == 0
+           ? ATTEST_REQ_OK : req_nomem(r);
+}
+
+
 /*
  * one declared field's final value v (canonical, not null) coerced as
  * pydantic v2 lax mode does for Python input, written to canon
@@ -1431,15 +1641,6 @@ static attest_req_err_t
 req_coerce(attest_reqhash_t *r, const char *name, req_kind_t kind,
     const uint8_t *v, size_t len)
 {
-    static const char  *yes[] = { "1", "on", "t", "true", "y", "yes" };
-    static const char  *no[] = { "0", "off", "f", "false", "n", "no" };
-    req_buf_t          *c = &r->canon;
-    const uint8_t      *s;
-    size_t              slen, i;
-    double              x;
-    char                num[32];
-    int                 b = -1;
-
     switch (kind) {
 
     case REQ_ANY:
@@ -1460,168 +1661,16 @@ req_coerce(attest_reqhash_t *r, const char *name, req_kind_t kind,
         break;
 
     case REQ_FLOAT:
-        if (v[0] == 't' || v[0] == 'f') {
-            /* bool -> 1.0 / 0.0 */
-            return req_put(c, v[0] == 't' ? "1.0" : "0.0", 3) == 0
-                   ? ATTEST_REQ_OK : req_nomem(r);
-        }
-
-        if (v[0] == '"') {
-            if (!req_plain_string(v, len, &s, &slen)
-                || !req_float_string(s, slen))
-            {
-                return req_fail(r, ATTEST_REQ_FIELD_FORM,
-                                "%s: string not a plain number", name);
-            }
-
-            if (req_strtod(r, s, slen, &x) != ATTEST_REQ_OK) {
-                return r->err;
-            }
-
-            return req_put_double(r, c, x);
-        }
-
-        if (v[0] == '[' || v[0] == '{') {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE, "%s: float expected",
-                            name);
-        }
-
-        if (!req_is_int(v, len)) {
-            /* already a float's repr */
-            break;
-        }
-
-        /* float(int): correctly rounded, OverflowError refused */
-        if (req_strtod(r, v, len, &x) != ATTEST_REQ_OK) {
-            return r->err;
-        }
-
-        if (isinf(x)) {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: integer too large for a float", name);
-        }
-
-        return req_put_double(r, c, x);
+        return req_coerce_float(r, name, v, len);
 
     case REQ_INT:
-        if (v[0] == 't' || v[0] == 'f') {
-            return req_put(c, v[0] == 't' ? "1" : "0", 1) == 0
-                   ? ATTEST_REQ_OK : req_nomem(r);
-        }
-
-        if (v[0] == '"') {
-            /* [+-]?[0-9]{1,18}: an i64 in every pydantic v2 */
-            if (!req_plain_string(v, len, &s, &slen)) {
-                goto int_form;
-            }
-
-            i = (slen > 0 && (s[0] == '+' || s[0] == '-'));
-
-            if (slen - i < 1 || slen - i > 18) {
-                goto int_form;
-            }
-
-            for (size_t j = i; j < slen; j++) {
-                if (s[j] < '0' || s[j] > '9') {
-                    goto int_form;
-                }
-            }
-
-            memcpy(num, s, slen);
-            num[slen] = '\0';
-            slen = (size_t) snprintf(num, sizeof(num), "%lld",
-                                     strtoll(num, NULL, 10));
-
-            return req_put(c, num, slen) == 0 ? ATTEST_REQ_OK
-                                              : req_nomem(r);
-        }
-
-        if (v[0] == '[' || v[0] == '{') {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: integer expected", name);
-        }
-
-        if (req_is_int(v, len)) {
-            break;
-        }
-
-        if (req_strtod(r, v, len, &x) != ATTEST_REQ_OK) {
-            return r->err;
-        }
-
-        if (!isfinite(x)) {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: finite number expected", name);
-        }
-
-        /*
-         * pydantic-core: no fraction, then i64::MIN < x < i64::MAX as f64;
-         * out of that range every double is whole, so the range first,
-         * and the cast is defined
-         */
-        if (!(x > -9223372036854775808.0 && x < 9223372036854775808.0)) {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: integer out of range", name);
-        }
-
-        if (x != (double) (long long) x) {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: integer expected, got a fraction", name);
-        }
-
-        slen = (size_t) snprintf(num, sizeof(num), "%lld", (long long) x);
-
-        return req_put(c, num, slen) == 0 ? ATTEST_REQ_OK : req_nomem(r);
-
-    int_form:
-
-        return req_fail(r, ATTEST_REQ_FIELD_FORM,
-                        "%s: string not a plain integer", name);
+        return req_coerce_int(r, name, v, len);
 
     case REQ_BOOL:
-        if (v[0] == 't' || v[0] == 'f') {
-            break;
-        }
-
-        if (v[0] == '"') {
-            if (req_plain_string(v, len, &s, &slen)) {
-                for (i = 0; i < 6; i++) {
-                    if (req_ieq(s, slen, yes[i])) {
-                        b = 1;
-                    } else if (req_ieq(s, slen, no[i])) {
-                        b = 0;
-                    }
-                }
-            }
-
-        } else if (v[0] == '[' || v[0] == '{') {
-            b = -1;
-
-        } else if (req_is_int(v, len)) {
-            if (len == 1 && (v[0] == '0' || v[0] == '1')) {
-                b = v[0] == '1';
-            }
-
-        } else {
-            if (req_strtod(r, v, len, &x) != ATTEST_REQ_OK) {
-                return r->err;
-            }
-
-            if (x == 0.0 || x == 1.0) {
-                b = x == 1.0;
-            }
-        }
-
-        if (b < 0) {
-            return req_fail(r, ATTEST_REQ_FIELD_TYPE,
-                            "%s: boolean expected", name);
-        }
-
-        return req_put(c, b ? "true" : "false", b ? 4 : 5) == 0
-               ? ATTEST_REQ_OK : req_nomem(r);
+        return req_coerce_bool(r, name, v, len);
     }
 
-    return req_put(c, v, len) == 0 ? ATTEST_REQ_OK : req_nomem(r);
+    return req_put(&r->canon, v, len) == 0 ? ATTEST_REQ_OK : req_nomem(r);
 }
 
 
