@@ -10,7 +10,7 @@ use lib 't/lib';
 use AttestTest qw(:all);
 
 plan skip_all => 'module not built (make)' unless module_built();
-plan tests => 77;
+plan tests => 80;
 
 my $ex = repo() . '/conf-examples';
 my $nv = "$ex/nvidia_device_identity_root.pem";
@@ -257,6 +257,41 @@ for my $case (
          'the roots swapped: the GPU root is named, at its line');
     like($out, qr/\[warn\] .*"attest_cpu_root" "\S*nvidia_device_identity_root\.pem" is not the vendor's root: its certificate is "CN=NVIDIA Device Identity CA", expected "CN=Intel SGX Root CA"/,
          'the roots swapped: the CPU root is named');
+}
+
+# a server-level "attest" whose locations add the checks is not weak:
+# only blocks that forward requests speak, once per "attest"
+{
+    my $http = <<"EOT";
+    attest_zone zone=z:1m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        attest zone=z;
+        attest_fetch /_a;
+        location /v1/ {
+            attest_gpu required; attest_gpu_root $nv;
+            attest_image_digest sha256:@{[ "ab" x 32 ]};
+            proxy_pass http://127.0.0.1:9;
+        }
+        location /v2/ {
+            attest_cpu required; attest_cpu_root $intel;
+            attest_image_digest sha256:@{[ "ab" x 32 ]};
+            proxy_pass http://127.0.0.1:9;
+        }
+        location = /_a { internal; attest off; proxy_pass http://127.0.0.1:9; }
+    }
+EOT
+    my ($rc, $out) = nginx_test($http);
+    is($rc, 0, 'server-level attest, checks per location: passes')
+        or diag($out);
+    unlike($out, qr/verifies no hardware evidence|image digest is not enforced/,
+           '... no weak-configuration warning') or diag($out);
+
+    # the same with one location that adds nothing: it alone is weak
+    $http =~ s{(location = /_a)}{location /v3/ { proxy_pass http://127.0.0.1:9; }\n        $1};
+    ($rc, $out) = nginx_test($http);
+    my @w = $out =~ /(verifies no hardware evidence)/g;
+    is(scalar @w, 1, '... a location without checks: one warning') or diag($out);
 }
 
 # the module says which build runs, at start-up and at each reload

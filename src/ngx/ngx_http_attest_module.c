@@ -579,29 +579,76 @@ ngx_http_attest_build_policy(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
 
 
 /* configurations that pass but verify less than they seem to */
+#define NGX_HTTP_ATTEST_WEAK_DIGEST  0x01
+#define NGX_HTTP_ATTEST_WEAK_NONE    0x02
+#define NGX_HTTP_ATTEST_WEAK_GPU     0x04
+#define NGX_HTTP_ATTEST_WEAK_CPU     0x08
+
+
 static void
 ngx_http_attest_weak_notice(ngx_conf_t *cf, ngx_http_attest_loc_conf_t *conf)
 {
-    ngx_str_t  *f;
+    ngx_str_t                 *f;
+    ngx_uint_t                 weak;
+    ngx_http_core_loc_conf_t  *clcf;
 
-    f = &conf->where.file;
+    /*
+     * Only blocks that forward requests speak, and each weakness once per
+     * "attest": a server-level "attest" whose locations add the checks is
+     * not weak.  During merge cf->ctx holds the child's configurations.
+     */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == NULL || conf->where.noticed == NULL) {
+        return;
+    }
+
+    weak = 0;
+
+    if (conf->image_digests == NULL) {
+        weak |= NGX_HTTP_ATTEST_WEAK_DIGEST;
+    }
 
     if (conf->gpu == ATTEST_EVIDENCE_OFF && conf->cpu == ATTEST_EVIDENCE_OFF)
     {
+        weak |= NGX_HTTP_ATTEST_WEAK_NONE;
+    }
+
+    if (conf->gpu == ATTEST_EVIDENCE_OFF && conf->gpu_root) {
+        weak |= NGX_HTTP_ATTEST_WEAK_GPU;
+    }
+
+    if (conf->cpu == ATTEST_EVIDENCE_OFF && conf->cpu_root) {
+        weak |= NGX_HTTP_ATTEST_WEAK_CPU;
+    }
+
+    weak &= ~*conf->where.noticed;
+    *conf->where.noticed |= weak;
+
+    f = &conf->where.file;
+
+    if (weak & NGX_HTTP_ATTEST_WEAK_DIGEST) {
+        ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                      "\"attest\" without \"attest_image_digest\": the "
+                      "image digest is not enforced in %V:%ui",
+                      f, conf->where.line);
+    }
+
+    if (weak & NGX_HTTP_ATTEST_WEAK_NONE) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "\"attest\" in %V:%ui verifies no hardware evidence: "
                       "\"attest_gpu\" and \"attest_cpu\" are off",
                       f, conf->where.line);
     }
 
-    if (conf->gpu == ATTEST_EVIDENCE_OFF && conf->gpu_root) {
+    if (weak & NGX_HTTP_ATTEST_WEAK_GPU) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "\"attest_gpu_root\" is set but \"attest_gpu\" is off "
                       "for the \"attest\" in %V:%ui: the GPU evidence is "
                       "not checked", f, conf->where.line);
     }
 
-    if (conf->cpu == ATTEST_EVIDENCE_OFF && conf->cpu_root) {
+    if (weak & NGX_HTTP_ATTEST_WEAK_CPU) {
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "\"attest_cpu_root\" is set but \"attest_cpu\" is off "
                       "for the \"attest\" in %V:%ui: the TDX quote is "
@@ -616,10 +663,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_attest_loc_conf_t *prev = parent;
     ngx_http_attest_loc_conf_t *conf = child;
 
-    ngx_uint_t  i, here;
-
-    /* the block that holds "attest" itself is where we speak up */
-    here = (conf->mode != NGX_CONF_UNSET_UINT);
+    ngx_uint_t  i;
 
     if (conf->mode == NGX_CONF_UNSET_UINT) {
         conf->where = prev->where;
@@ -741,16 +785,7 @@ ngx_http_attest_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (here) {
-        ngx_http_attest_weak_notice(cf, conf);
-    }
-
-    if (here && conf->image_digests == NULL) {
-        ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
-                      "\"attest\" without \"attest_image_digest\": the "
-                      "image digest is not enforced in %V:%ui",
-                      &conf->where.file, conf->where.line);
-    }
+    ngx_http_attest_weak_notice(cf, conf);
 
     if (ngx_http_attest_build_policy(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -799,6 +834,11 @@ ngx_http_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     alcf->where.file = cf->conf_file->file.name;
     alcf->where.line = cf->conf_file->line;
+
+    alcf->where.noticed = ngx_pcalloc(cf->pool, sizeof(ngx_uint_t));
+    if (alcf->where.noticed == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     alcf->mode = NGX_HTTP_ATTEST_MODE_ENFORCE;
 

@@ -154,6 +154,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   file;
     ngx_uint_t                  line;
+    ngx_uint_t                 *noticed;        /* weak-config notes given */
 } ngx_http_attest_where_t;
 
 
