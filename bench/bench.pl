@@ -10,7 +10,10 @@
 #       [--rps-reps 2] [--duration 2] [--conns 8]
 #       [--mem-big-events 800] [--mem-event-size 65536]
 #       [--mem-small-events 50] [--mem-small-event-size 1024]
-#       [--sections abcd] [--raw FILE] [--quick]
+#       [--e-reps 5] [--e-duration 1.5] [--e-events 500] [--e-pace 0.002]
+#       [--cli-runs 11] [--bench-core build/bench/bench_core]
+#       [--attest-verify build/attest-verify]
+#       [--sections abcde] [--raw FILE] [--quick]
 #
 # Upstreams:
 #   agent   the agent double (t/upstream/agent.py); Python, it signs every
@@ -42,15 +45,22 @@ my %o = (reps => 7, events => 200, 'chunk-delay' => 0.005,
          'rps-reps' => 2, duration => 2, conns => 8,
          'mem-big-events' => 800, 'mem-event-size' => 65536,
          'mem-small-events' => 50, 'mem-small-event-size' => 1024,
+         'e-reps' => 5, 'e-duration' => 1.5, 'e-events' => 500,
+         'e-pace' => 0.002, 'cli-runs' => 11,
+         'bench-core' => "$Bin/../build/bench/bench_core",
+         'attest-verify' => "$Bin/../build/attest-verify",
          out => undef, raw => undef, loadgen => undef, quick => 0,
-         sections => 'abcd');
+         sections => 'abcde');
 GetOptions(\%o, 'reps=i', 'events=i', 'chunk-delay=f', 'rps-reps=i',
            'duration=f', 'conns=i', 'mem-big-events=i', 'mem-event-size=i',
-           'mem-small-events=i', 'mem-small-event-size=i', 'out=s',
+           'mem-small-events=i', 'mem-small-event-size=i', 'e-reps=i',
+           'e-duration=f', 'e-events=i', 'e-pace=f', 'cli-runs=i',
+           'bench-core=s', 'attest-verify=s', 'out=s',
            'loadgen=s', 'quick', 'sections=s', 'raw=s')
     or die "usage: see the head of $0\n";
 if ($o{quick}) {
-    @o{qw(reps rps-reps duration mem-big-events)} = (3, 1, 1, 160);
+    @o{qw(reps rps-reps duration mem-big-events)} = (3, 1, 0.5, 160);
+    @o{qw(e-reps e-duration cli-runs)} = (2, 0.3, 3);
 }
 my $LOADGEN = $o{loadgen} or die "bench: --loadgen is required\n";
 -x $LOADGEN or die "bench: $LOADGEN is not executable\n";
@@ -124,6 +134,8 @@ for my $k (sort keys %BODY) {
     close $fh;
 }
 
+my $SIGNER;     # the agent's signing address, from a recorded completion
+
 # Records a signed completion of $size bytes from the agent, answering the
 # request body $BODY{$req}: the replay upstream serves it again and again
 # (the module checks that the body matches its signature, that the signer
@@ -139,11 +151,18 @@ sub record {
     print $fh $r->{content};
     close $fh;
     my $h = '';
+    # the same headers as "name: value" lines, for attest-verify (e)
+    my $hf = "Content-Type: application/json\n";
     for my $k (qw(text signature signing_address signing_algo
                   image_digest)) {
         next unless defined $r->{headers}{$k};
         $h .= "            add_header $k \"$r->{headers}{$k}\";\n";
+        $hf .= "$k: $r->{headers}{$k}\n";
     }
+    open $fh, '>:raw', "$tmp/$name.headers" or die "$name: $!";
+    print $fh $hf;
+    close $fh;
+    $SIGNER = $r->{headers}{signing_address};
     return <<"EOF";
         location = /$name.json {
             default_type application/json;
@@ -157,6 +176,12 @@ mkdir "$tmp/www" or die "bench: $tmp/www: $!";
 my $replay_locs = record('small', 1024) . record('large', 65536)
                 . record('prompt4', 1024, 'prompt4')
                 . record('prompt100', 1024, 'prompt100');
+# (e): bodies of 1 KiB to 1 MiB, each answering $BODY{complete}
+my @E_SIZES = (['1 KiB', 'e1k', 1024], ['4 KiB', 'e4k', 4096],
+               ['64 KiB', 'e64k', 65536], ['1 MiB', 'e1m', 1048576]);
+if ($o{sections} =~ /e/) {
+    $replay_locs .= record($_->[1], $_->[2]) for @E_SIZES;
+}
 
 my $replay = AttestTest::Nginx->start(no_module => 1, log_level => 'warn',
                                       http => <<"EOF");
@@ -172,8 +197,8 @@ my $rp = $replay->port;
 # The paced SSE upstream (bench/sse_replay.pl) and the signed stream it
 # replays, recorded from the agent.
 mkdir "$tmp/streams" or die "bench: $tmp/streams: $!";
-{
-    my $n = $o{events};
+sub record_stream {
+    my ($n) = @_;
     my $body = $BODY{stream};
     my $raw = raw_http($ap, "POST /v1/chat/completions HTTP/1.1\r\n"
         . "Host: agent\r\nContent-Type: application/json\r\n"
@@ -188,6 +213,9 @@ mkdir "$tmp/streams" or die "bench: $tmp/streams: $!";
     print $fh $p->{body};
     close $fh;
 }
+record_stream($o{events});
+record_stream($o{'e-events'})
+    if $o{sections} =~ /e/ && $o{'e-events'} != $o{events};
 
 my ($sse_pid, $sse_in, $sse_port);
 {
@@ -287,6 +315,27 @@ server {
         proxy_set_header Connection "";
         proxy_set_header Accept-Encoding "";
         proxy_buffering on;
+    }
+
+    # (e): bodies up to 1 MiB held in memory on both sides (nginx's
+    # default buffers would spill a plain 1 MiB answer to a temp file)
+    location /e/ {
+        attest zone=ionet;
+        proxy_pass http://replay/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering on;
+        proxy_buffers 32 64k;
+    }
+
+    location /e-plain/ {
+        proxy_pass http://replay/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Accept-Encoding "";
+        proxy_buffering on;
+        proxy_buffers 32 64k;
     }
 
     location /sse/ {
@@ -400,14 +449,14 @@ goto SECTION_B unless $o{sections} =~ /a/;
 my $N = $o{events};
 my $PACE = $o{'chunk-delay'};
 
-# Streams one location pair $o{reps} times each, interleaved; returns
-# {plain => [results], module => [results]}.
+# Streams one location pair $reps times each, interleaved, $n events a
+# stream; returns {plain => [results], module => [results]}.
 sub stream_pair {
-    my ($label, $plain, $mod, %h) = @_;
+    my ($label, $plain, $mod, $n, $reps, %h) = @_;
     my %st = (plain => [], module => []);
     # a warm-up stream each: connections to the upstream, its first fork
     stream($port, $_, %h) for $plain, $mod;
-    for my $rep (1 .. $o{reps}) {
+    for my $rep (1 .. $reps) {
         # alternate the order so that drift favours neither
         my @order = $rep % 2 ? ([plain => $plain], [module => $mod])
                              : ([module => $mod], [plain => $plain]);
@@ -416,7 +465,7 @@ sub stream_pair {
             die "bench: $label $w->[0] stream: "
                 . encode_json({%$r, times_ms => []}) . "\n"
                 unless $r->{complete} && $r->{status} == 200
-                       && $r->{events} == $N && !$r->{error_event};
+                       && $r->{events} == $n && !$r->{error_event};
             die "bench: $label module stream not verified\n"
                 if $w->[0] eq 'module' && $r->{attest} ne 'verified';
             push @{ $st{$w->[0]} }, $r;
@@ -425,8 +474,22 @@ sub stream_pair {
     return \%st;
 }
 
+# event i through the module minus event i through plain, same run pair,
+# for every pair: (the per-event delays, the [DONE] delays)
+sub stream_delays {
+    my ($st, $n) = @_;
+    my (@delta, @done);
+    for my $i (0 .. $#{ $st->{plain} }) {
+        my ($p, $m) = ($st->{plain}[$i], $st->{module}[$i]);
+        push @delta, map { $m->{times_ms}[$_] - $p->{times_ms}[$_] }
+            0 .. $n - 1;
+        push @done, $m->{done_ms} - $p->{done_ms};
+    }
+    return (\@delta, \@done);
+}
+
 sub stream_report {
-    my ($label, $st) = @_;
+    my ($label, $st, $n) = @_;
     my $col = sub {
         my ($w, $k) = @_;
         return map { $_->{$k} } @{ $st->{$w} };
@@ -443,13 +506,9 @@ sub stream_report {
     }
     # event i through the module against event i through plain, same run
     # pair; [DONE] apart: the module holds it until the signature checks
-    my (@delta, @done);
-    for my $i (0 .. $#{ $st->{plain} }) {
-        my ($p, $m) = ($st->{plain}[$i], $st->{module}[$i]);
-        push @delta, map { $m->{times_ms}[$_] - $p->{times_ms}[$_] }
-            0 .. $N - 1;
-        push @done, $m->{done_ms} - $p->{done_ms};
-    }
+    my ($d, $dn) = stream_delays($st, $n);
+    my @delta = @$d;
+    my @done = @$dn;
     say_(sprintf('    %-7s %-20s median %s, p90 %s, p99 %s ms '
                  . '(%d events)', '', 'per-event delay',
                  fmt(median(@delta), '%+.3f'), fmt(pct(0.9, @delta), '%+.3f'),
@@ -461,10 +520,10 @@ sub stream_report {
 
 note_("streaming: 2 upstreams x $o{reps} x 2 streams of $N events, "
       . "${PACE} s apart");
-my $st_replay = stream_pair('replay', "/sse-plain/s$N", "/sse/s$N",
-                            'X-Bench-Interval-Ms' => $PACE * 1000);
+my $st_replay = stream_pair('replay', "/sse-plain/s$N", "/sse/s$N", $N,
+                            $o{reps}, 'X-Bench-Interval-Ms' => $PACE * 1000);
 my $st_agent = stream_pair('agent', '/plain/v1/chat/completions',
-                           '/v1/chat/completions',
+                           '/v1/chat/completions', $N, $o{reps},
                            'X-Test-Stream-Events' => $N,
                            'X-Test-Chunk-Delay' => $PACE);
 $RAW{streaming} = {sse => $st_replay, agent => $st_agent};
@@ -473,8 +532,8 @@ say_("(a) streaming: $N events ${\ ($PACE * 1000)} ms apart, $o{reps} runs "
      . "per location, interleaved (ms)");
 say_(sprintf('    %-7s %-20s %10s %10s %10s %10s %7s', 'source', '',
              'plain p50', 'plain p90', 'module p50', 'module p90', 'ratio'));
-stream_report('replay', $st_replay);
-stream_report('agent', $st_agent);
+stream_report('replay', $st_replay, $N);
+stream_report('agent', $st_agent, $N);
 say_('    (delays: module minus plain, event by event; "replay" paces on an '
      . 'absolute');
 say_('    schedule and is the precise one, the agent drifts between runs)');
@@ -541,7 +600,7 @@ say_('');
 # --- (d) request binding -------------------------------------------------
 
 SECTION_D:
-goto SECTION_C unless $o{sections} =~ /d/;
+goto SECTION_E unless $o{sections} =~ /d/;
 
 # The added cost of attest_bind_request per request: the same replayed
 # 1 KB answer to a 4 KiB and a 100 KiB prompt, through plain proxy_pass,
@@ -600,6 +659,244 @@ for my $c (@bind) {
 say_('    (cpu us/req: 1e6/rps(on) - 1e6/rps(off), what binding costs the '
      . 'worker;');
 say_('    wait us: p50(on) - p50(off), what one request waits longer)');
+say_('');
+
+# --- (e) the goals of issue 16 --------------------------------------------
+
+SECTION_E:
+goto SECTION_C unless $o{sections} =~ /e/;
+
+# The worker's CPU time so far, in seconds: user + system, from
+# /proc/PID/schedstat (nanoseconds) where the kernel keeps it, else
+# utime + stime from /proc/PID/stat (clock ticks).
+my $CLK_TCK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+sub worker_cpu {
+    my ($pid) = @_;
+    if (open my $fh, '<', "/proc/$pid/schedstat") {
+        my ($ns) = split ' ', scalar(<$fh>) // '';
+        return $ns / 1e9 if defined $ns && $ns =~ /^\d+\z/;
+    }
+    my $st = slurp("/proc/$pid/stat");
+    $st =~ s/^.*\) //s;
+    my @f = split ' ', $st;
+    # fields 14 and 15 of the line; the 12th and 13th after "(comm) "
+    return ($f[11] + $f[12]) / $CLK_TCK;
+}
+
+my ($EW) = $ngx->worker_pids;
+die "bench: no worker process\n" unless $EW;
+
+# rps() with the worker's CPU time read before and after: cpu_us is the
+# worker's CPU per request (or per $per of something else a request
+# carries: the events of a stream); a -Body header picks the request body
+sub cpu_rps {
+    my ($path, $conns, $dur, $per, %h) = @_;
+    my $body = $BODY_FILE{delete $h{-Body} // 'complete'};
+    my $c0 = worker_cpu($EW);
+    my $r = loadgen('rps', '-p', $port, '-u', $path, '-b', $body,
+                    '-c', $conns, '-d', $dur,
+                    map { ('-H', "$_: $h{$_}") } sort keys %h);
+    my $c1 = worker_cpu($EW);
+    die "bench: $path: errors: " . encode_json($r) . "\n"
+        if $r->{errors} || !$r->{requests};
+    $r->{cpu_us} = 1e6 * ($c1 - $c0) / ($r->{requests} * ($per // 1));
+    return $r;
+}
+
+# median (min..max); $f, or without decimals from 1000 up
+sub spread {
+    my ($f, @v) = @_;
+    return 'n/a' unless @v;
+    @v = sort { $a <=> $b } @v;
+    $f =~ s/\.\d+f/.0f/ if abs(median(@v)) >= 1000;
+    return sprintf("$f ($f..$f)", median(@v), $v[0], $v[-1]);
+}
+
+sub num { my ($v) = @_; sprintf(abs($v) >= 1000 ? '%.0f' : '%.1f', $v) }
+
+my ($ER, $ED, $EN) = @o{qw(e-reps e-duration e-events)};
+my %E;
+
+# the verify floor: one signer recovery, timed by bench_core in this run
+if (-x $o{'bench-core'}) {
+    my ($rc, $out) = AttestTest::run_cmd([$o{'bench-core'}, '-r'],
+                                         timeout => 60);
+    ($E{floor}, $E{floor_lo}, $E{floor_hi})
+        = $out =~ /^recover_us (\S+) (\S+) (\S+)/m;
+    note_("bench_core -r: $out") unless defined $E{floor};
+} else {
+    note_("$o{'bench-core'} missing (make $o{'bench-core'}): no floor");
+}
+
+# sanity: every size verified through /e/, and of its exact size
+for my $s (@E_SIZES) {
+    my $r = post_json("http://127.0.0.1:$port/e/$s->[1].json",
+                      $BODY{complete});
+    my $st = $r->{headers}{'x-attestation-status'} // '';
+    die "bench: /e/$s->[1].json is not verified: $r->{status} $st\n"
+        . $ngx->error_log unless $r->{status} == 200 && $st =~ /^verified/
+                                 && length($r->{content}) == $s->[2];
+}
+{
+    my $s = stream($port, "/sse/s$EN", 'X-Bench-Interval-Ms' => 0);
+    die "bench: the $EN-event stream is not verified: "
+        . encode_json({%$s, times_ms => []}) . "\n" . $ngx->error_log
+        unless $s->{complete} && $s->{attest} eq 'verified'
+               && $s->{events} == $EN;
+}
+
+note_("(e) non-streaming: $ER rounds of 4 sizes x 2 runs of $ED s");
+# a warm-up run each
+cpu_rps("/e$_/e1m.json", $o{conns}, 0.2) for '-plain', '';
+for my $rep (1 .. $ER) {
+    for my $s (@E_SIZES) {
+        my @order = $rep % 2 ? ('plain', 'module') : ('module', 'plain');
+        for my $w (@order) {
+            my $path = ($w eq 'plain' ? '/e-plain/' : '/e/')
+                     . "$s->[1].json";
+            my $r = cpu_rps($path, $o{conns}, $ED);
+            die "bench: $path: $r->{bytes} bytes in $r->{requests} "
+                . "answers\n" if $r->{bytes} != $r->{requests} * $s->[2];
+            push @{ $E{ns}{$s->[0]}{$w} }, $r;
+        }
+    }
+}
+
+note_("(e) streams: $ER rounds of 2 x $ED s of $EN-event streams at full "
+      . "speed, then of 2 paced ones");
+my %fast = ('X-Bench-Interval-Ms' => 0, -Body => 'stream');
+cpu_rps("/sse$_/s$EN", $o{conns}, 0.2, $EN, %fast) for '-plain', '';
+for my $rep (1 .. $ER) {
+    my @order = $rep % 2 ? ('plain', 'module') : ('module', 'plain');
+    for my $w (@order) {
+        my $path = ($w eq 'plain' ? '/sse-plain/' : '/sse/') . "s$EN";
+        push @{ $E{sse}{$w} }, cpu_rps($path, $o{conns}, $ED, $EN, %fast);
+    }
+}
+$E{paced} = stream_pair('replay', "/sse-plain/s$EN", "/sse/s$EN", $EN, $ER,
+                        'X-Bench-Interval-Ms' => $o{'e-pace'} * 1000);
+
+note_("(e) attest-verify response: $o{'cli-runs'} runs on 1 MiB");
+if (-x $o{'attest-verify'}) {
+    my @cmd = ($o{'attest-verify'}, 'response', '--signer', $SIGNER,
+               '--headers', "$tmp/e1m.headers", '--body', "$tmp/www/e1m.json");
+    my ($rc, $out) = AttestTest::run_cmd([@cmd]);
+    die "bench: attest-verify does not verify the 1 MiB body: $out\n" if $rc;
+    $E{cli} = loadgen('time', '-r', $o{'cli-runs'}, '--', @cmd);
+    die "bench: attest-verify failed in the timed runs\n"
+        if $E{cli}{failed};
+    # the process alone, for the reader: start, libcrypto, exit
+    $E{cli_start} = loadgen('time', '-r', $o{'cli-runs'}, '--',
+                            $o{'attest-verify'}, '--version');
+} else {
+    note_("$o{'attest-verify'} missing (make): no CLI figure");
+}
+$RAW{goals} = \%E;
+
+# --- the table
+
+say_("(e) issue 16: worker CPU added per verified response and per "
+     . "streamed event");
+say_(sprintf('    verify floor: attest_eth_recover %s us (bench_core -r, '
+             . 'median (min..max))',
+             defined $E{floor} ? sprintf('%.1f (%.1f..%.1f)', $E{floor},
+                                         $E{floor_lo}, $E{floor_hi})
+                               : 'n/a'));
+say_("    non-streaming, $o{conns} connections, $ER runs of $ED s per "
+     . "location, alternating;");
+say_('    added us = module - plain per run pair: median (min..max); '
+     . 'rps: 1e6/E - 1e6/P;');
+say_('    cpu: the worker\'s own CPU time per request (/proc), module - '
+     . 'plain');
+say_(sprintf('    %-6s %6s %6s %25s %7s %7s %25s %6s', 'body', 'rps pl',
+             'rps md', 'added us (rps)', 'cpu pl', 'cpu md',
+             'added us (cpu)', '/floor'));
+my %added;      # size => {rps => median, cpu => median}
+for my $s (@E_SIZES) {
+    my $k = $s->[0];
+    my ($P, $M) = @{ $E{ns}{$k} }{qw(plain module)};
+    my @ar = map { 1e6 / $M->[$_]{rps} - 1e6 / $P->[$_]{rps} } 0 .. $#$P;
+    my @ac = map { $M->[$_]{cpu_us} - $P->[$_]{cpu_us} } 0 .. $#$P;
+    $added{$k} = {rps => median(@ar), cpu => median(@ac)};
+    say_(sprintf('    %-6s %6.0f %6.0f %25s %7s %7s %25s %6s', $k,
+                 median(map { $_->{rps} } @$P), median(map { $_->{rps} } @$M),
+                 spread('%+.1f', @ar), num(median(map { $_->{cpu_us} } @$P)),
+                 num(median(map { $_->{cpu_us} } @$M)), spread('%+.1f', @ac),
+                 $E{floor} ? sprintf('%.2f', $added{$k}{cpu} / $E{floor})
+                           : 'n/a'));
+}
+
+my ($SP, $SM) = @{ $E{sse} }{qw(plain module)};
+my @ev = map { $SM->[$_]{cpu_us} - $SP->[$_]{cpu_us} } 0 .. $#$SP;
+my ($dl, $dn) = stream_delays($E{paced}, $EN);
+my @tp = map { $_->{ttfb_ms} } @{ $E{paced}{plain} };
+my @tm = map { $_->{ttfb_ms} } @{ $E{paced}{module} };
+my @td = map { $tm[$_] - $tp[$_] } 0 .. $#tp;
+say_("    streams of $EN events: worker CPU per event at full speed, "
+     . "$o{conns} connections,");
+say_(sprintf('      %d runs of %s s: plain %.2f, module %.2f us/event; '
+             . 'module - plain %s us', $ER, $ED,
+             median(map { $_->{cpu_us} } @$SP),
+             median(map { $_->{cpu_us} } @$SM), spread('%+.2f', @ev)));
+say_(sprintf('      paced, %s ms apart, %d runs each: time to first byte '
+             . 'plain %.3f, module %.3f ms', $o{'e-pace'} * 1000, $ER,
+             median(@tp), median(@tm)));
+say_(sprintf('      module - plain: ttfb %s ms; per-event delay median '
+             . '%+.3f, p90 %+.3f ms;', spread('%+.3f', @td), median(@$dl),
+             pct(0.9, @$dl)));
+say_(sprintf('      data: [DONE] delay median %+.3f ms (it waits for the '
+             . 'signature check)', median(@$dn)));
+
+my ($cli_ms, $cli_mbs);
+if ($E{cli}) {
+    my @ms = @{ $E{cli}{ms} };
+    $cli_ms = median(@ms);
+    $cli_mbs = 1048576 / ($cli_ms / 1000) / 1e6;
+    say_(sprintf('    attest-verify response, 1 MiB body and its headers, '
+                 . '%d runs: %s ms', scalar @ms, spread('%.2f', @ms)));
+    say_(sprintf('      = %.0f MB/s end to end (the process start alone, '
+                 . 'attest-verify --version: %.2f ms)', $cli_mbs,
+                 median(@{ $E{cli_start}{ms} })));
+}
+
+# the goals of issue 16 next to the figures
+sub goal {
+    my ($what, $target, $v, $ok, $f) = @_;
+    say_(sprintf('    %-42s %12s %12s  %s', $what, $target,
+                 defined $v ? sprintf($f, $v) : 'n/a',
+                 !defined $v ? '-' : $ok ? 'PASS' : 'MISS'));
+}
+my $lim64 = defined $E{floor} ? $E{floor} + 45 : undef;
+my $ev_med = median(@ev);
+my $dl_med = median(@$dl);
+my $td_med = median(@td);
+say_('  goals (issue 16)');
+say_(sprintf('    %-42s %12s %12s  %s', 'goal', 'target', 'measured',
+             'verdict'));
+for my $m (['cpu', 'worker cpu'], ['rps', '1e6/E - 1e6/P']) {
+    my $v = $added{'4 KiB'}{$m->[0]};
+    goal("added per 4 KiB response ($m->[1])", '<= 40 us', $v,
+         $v <= 40, '%+.1f us');
+}
+for my $m (['cpu', 'worker cpu'], ['rps', '1e6/E - 1e6/P']) {
+    my $v = $added{'64 KiB'}{$m->[0]};
+    goal("added per 64 KiB response ($m->[1])",
+         defined $lim64 ? sprintf('<= %.1f us', $lim64) : 'floor + 45',
+         defined $lim64 ? $v : undef, defined $lim64 && $v <= $lim64,
+         '%+.1f us');
+}
+goal('stream: worker cpu per event beyond plain', '<= 1 us', $ev_med,
+     $ev_med <= 1, '%+.2f us');
+goal('stream: per-event delay (median)', '<= 0.5 ms', $dl_med,
+     abs($dl_med) <= 0.5, '%+.3f ms');
+goal('stream: time to first byte (median diff)', '<= 0.5 ms', $td_med,
+     abs($td_med) <= 0.5, '%+.3f ms');
+goal('attest-verify response, 1 MiB', '>= 1000 MB/s', $cli_mbs,
+     defined $cli_mbs && $cli_mbs >= 1000, '%.0f MB/s');
+say_('    (64 KiB target: the floor above + 45 us; rps figures count '
+     . 'all of the worker\'s');
+say_('    time between requests, the cpu ones only its CPU: on a busy '
+     . 'machine trust cpu)');
 say_('');
 
 # --- (c) memory -----------------------------------------------------------

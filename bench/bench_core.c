@@ -6,13 +6,19 @@
  *     64-byte input is one permutation; the 158-byte EIP-191 message of a
  *     signed response is two), and MB/s on 8 KiB inputs;
  *   - attest_jsonhash: GB/s on response bodies of two shapes (long strings;
- *     many short tokens), next to EVP SHA-256 alone over the same bytes.
+ *     many short tokens), next to EVP SHA-256 alone over the same bytes;
+ *   - attest_eth_recover: microseconds per signer recovery (secp256k1
+ *     public-key recovery and the key's address), the floor of verifying
+ *     one signed response.
  *
  * The same run then asks `openssl speed` for its SHA3-256 (assembly
  * Keccak) and SHA-256 figures on 8 KiB blocks, for comparison.  Each
  * figure is the median of RUNS timed runs; the spread is min..max.
  *
  *   build/bench/bench_core [-q]      -q: shorter runs, no openssl speed
+ *   build/bench/bench_core -r        only the recovery figure, one line:
+ *                                    "recover_us MEDIAN MIN MAX" (for
+ *                                    bench/bench.pl, section e)
  */
 
 #include <stdint.h>
@@ -22,7 +28,10 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <secp256k1.h>
+#include <secp256k1_recovery.h>
 
+#include "attest_eth.h"
 #include "attest_jsonhash.h"
 #include "attest_keccak.h"
 
@@ -133,6 +142,89 @@ run_sha256(const uint8_t *p, size_t len, uint8_t *sink)
 
     EVP_Digest(p, len, d, &n, EVP_sha256(), NULL);
     sink[0] ^= d[0];
+}
+
+
+/* a signature made once by make_signature(), recovered again and again */
+static uint8_t  rec_digest[32];
+static uint8_t  rec_sig[ATTEST_ETH_SIG_LEN];
+
+
+static void
+run_recover(const uint8_t *p, size_t len, uint8_t *sink)
+{
+    uint8_t       addr[ATTEST_ETH_ADDR_LEN];
+    attest_err_t  err;
+
+    if (attest_eth_recover(rec_digest, rec_sig, addr, &err) != ATTEST_OK) {
+        fprintf(stderr, "bench_core: recovery failed\n");
+        exit(1);
+    }
+    sink[0] ^= addr[0];
+}
+
+
+/*
+ * Signs a fixed digest with a fixed key (libsecp256k1, recoverable
+ * signature r || s || v, as the agent sends it) and checks that
+ * attest_eth_recover finds the key's address.
+ */
+static void
+make_signature(void)
+{
+    int                                     recid;
+    size_t                                  i, n;
+    uint8_t                                 key[32], pub[65];
+    uint8_t                                 a1[ATTEST_ETH_ADDR_LEN];
+    uint8_t                                 a2[ATTEST_ETH_ADDR_LEN];
+    attest_err_t                            err;
+    secp256k1_pubkey                        pk;
+    secp256k1_context                      *ctx;
+    secp256k1_ecdsa_recoverable_signature   rs;
+
+    for (i = 0; i < 32; i++) {
+        key[i] = (uint8_t) (i + 1);
+        rec_digest[i] = (uint8_t) (i * 37 + 11);
+    }
+
+    ctx = secp256k1_context_create(SECP256K1_CONTEXT_SIGN);
+    n = sizeof(pub);
+
+    if (ctx == NULL
+        || !secp256k1_ecdsa_sign_recoverable(ctx, &rs, rec_digest, key,
+                                             NULL, NULL)
+        || !secp256k1_ecdsa_recoverable_signature_serialize_compact(ctx,
+                                                       rec_sig, &recid, &rs)
+        || !secp256k1_ec_pubkey_create(ctx, &pk, key)
+        || !secp256k1_ec_pubkey_serialize(ctx, pub, &n, &pk,
+                                          SECP256K1_EC_UNCOMPRESSED))
+    {
+        fprintf(stderr, "bench_core: signing failed\n");
+        exit(1);
+    }
+
+    rec_sig[64] = (uint8_t) recid;
+    secp256k1_context_destroy(ctx);
+
+    attest_eth_pubkey_address(pub + 1, a1);
+
+    if (attest_eth_recover(rec_digest, rec_sig, a2, &err) != ATTEST_OK
+        || memcmp(a1, a2, sizeof(a1)) != 0)
+    {
+        fprintf(stderr, "bench_core: recovery does not find the signer\n");
+        exit(1);
+    }
+}
+
+
+static void
+report_recover(void)
+{
+    double  med, lo, hi;
+
+    time_calls(run_recover, NULL, 0, &med, &lo, &hi);
+    printf("  attest_eth_recover            %7.2f us/signature"
+           "    (%.2f..%.2f)\n", med * 1e6, lo * 1e6, hi * 1e6);
 }
 
 
@@ -357,7 +449,7 @@ int
 main(int argc, char **argv)
 {
     int     quick;
-    double  v;
+    double  v, med, lo, hi;
     buf_t   b;
 
     quick = argc > 1 && strcmp(argv[1], "-q") == 0;
@@ -366,7 +458,20 @@ main(int argc, char **argv)
         target_s = 0.05;
     }
 
+    make_signature();
+
+    if (argc > 1 && strcmp(argv[1], "-r") == 0) {
+        /* section e of bench/bench.pl: the verify floor, one line */
+        target_s = 0.1;
+        time_calls(run_recover, NULL, 0, &med, &lo, &hi);
+        printf("recover_us %.3f %.3f %.3f\n", med * 1e6, lo * 1e6, hi * 1e6);
+        return 0;
+    }
+
     report_keccak();
+
+    printf("\nSigner recovery, the verify floor (secp256k1)\n");
+    report_recover();
 
     printf("\nResponse hash (attest_jsonhash) against EVP SHA-256 alone\n");
 

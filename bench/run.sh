@@ -23,6 +23,11 @@ if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ]; then
         bench/loadgen.c
 fi
 
+# section (e) times one signer recovery with bench_core (the verify floor)
+if ! make -s BUILD="$BUILD" "$BUILD/bench/bench_core" >/dev/null; then
+    echo "bench: $BUILD/bench/bench_core not built: (e) without the floor" >&2
+fi
+
 if [ "${1:-}" = "--fleet" ]; then
     shift
     exec perl bench/fleet.pl --loadgen "$LOADGEN" \
@@ -30,4 +35,6 @@ if [ "${1:-}" = "--fleet" ]; then
 fi
 
 exec perl bench/bench.pl --loadgen "$LOADGEN" --out bench/results.txt \
-    --raw "$BUILD/bench/results.json" "$@"
+    --raw "$BUILD/bench/results.json" \
+    --bench-core "$BUILD/bench/bench_core" \
+    --attest-verify "$BUILD/attest-verify" "$@"
