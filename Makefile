@@ -150,7 +150,7 @@ demo: all $(TDEPS_STAMP)
 demo-stop:
 	./scripts/demo.sh --stop
 
-bench: all $(TDEPS_STAMP)
+bench: all $(TDEPS_STAMP) $(BUILD)/bench/bench_core
 	./bench/run.sh
 
 $(BUILD)/bench/bench_core: bench/bench_core.c $(CORE_HDRS) $(BUILD)/libattest.a
