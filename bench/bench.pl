@@ -59,8 +59,8 @@ GetOptions(\%o, 'reps=i', 'events=i', 'chunk-delay=f', 'rps-reps=i',
            'loadgen=s', 'quick', 'sections=s', 'raw=s')
     or die "usage: see the head of $0\n";
 if ($o{quick}) {
-    @o{qw(reps rps-reps duration mem-big-events)} = (3, 1, 0.5, 160);
-    @o{qw(e-reps e-duration cli-runs)} = (2, 0.3, 3);
+    @o{qw(reps rps-reps duration mem-big-events)} = (2, 1, 0.5, 160);
+    @o{qw(e-reps e-duration e-pace cli-runs)} = (2, 0.3, 0.001, 3);
 }
 my $LOADGEN = $o{loadgen} or die "bench: --loadgen is required\n";
 -x $LOADGEN or die "bench: $LOADGEN is not executable\n";
