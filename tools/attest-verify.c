@@ -181,7 +181,7 @@ cli_verify_stream(const uint8_t *body, size_t len,
 static int
 cli_cmd_response(int argc, char **argv)
 {
-    int                  i, rc;
+    int                  i, rc, mapped;
     char                *headers, *digest;
     size_t               hlen, blen;
     uint8_t             *body, signer_addr[20], hash[32];
@@ -236,7 +236,8 @@ cli_cmd_response(int argc, char **argv)
         return CLI_USAGE;
     }
 
-    body = cli_read_file(body_path, &blen);
+    /* mapped, hashed in place */
+    body = cli_map_file(body_path, &blen, &mapped);
     if (body == NULL) {
         free(headers);
         return CLI_USAGE;
@@ -273,7 +274,7 @@ cli_cmd_response(int argc, char **argv)
     }
 
     free(headers);
-    free(body);
+    cli_release_file(body, blen, mapped);
 
     if (reason != ATTEST_OK) {
         return cli_failed(&err);

@@ -26,6 +26,13 @@
 uint8_t *cli_read_file(const char *path, size_t *len);
 
 /*
+ * Whole file: mapped when it is a regular one (*mapped 1, no NUL after
+ * it), else read as above; release with cli_release_file()
+ */
+uint8_t *cli_map_file(const char *path, size_t *len, int *mapped);
+void cli_release_file(uint8_t *p, size_t len, int mapped);
+
+/*
  * Decodes text that may be hex (optional 0x, whitespace ignored), base64,
  * or else raw bytes as they are.  Returns a malloc'd buffer.
  */
