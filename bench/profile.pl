@@ -152,7 +152,8 @@ $proxy        }
             proxy_set_header Connection "";
             proxy_pass_request_body off;
             proxy_set_header Content-Type application/json;
-            proxy_set_body '{"model_id":"\$attest_key","nonce":"\$attest_nonce"}';
+            proxy_set_body
+                '{"model_id":"\$attest_key","nonce":"\$attest_nonce"}';
         }
     }
 }

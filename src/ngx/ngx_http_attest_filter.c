@@ -28,7 +28,8 @@ static ngx_int_t ngx_http_attest_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_attest_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_attest_signed_header(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx);
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx,
+    attest_sig_fields_t *f);
 static ngx_int_t ngx_http_attest_status(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_redirected(ngx_http_request_t *r,
@@ -43,6 +44,7 @@ static ngx_int_t ngx_http_attest_replace_header(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 static ngx_int_t ngx_http_attest_replace_body(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
+static void ngx_http_attest_consume(ngx_chain_t *in);
 static ngx_int_t ngx_http_attest_buffer(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_attest_verify_body(ngx_http_request_t *r,
@@ -70,14 +72,49 @@ ngx_http_attest_filter_init(ngx_conf_t *cf)
 }
 
 
-/* the upstream's header "name": the first one, or (remove) none left */
-static ngx_table_elt_t *
-ngx_http_attest_header(ngx_http_request_t *r, u_char *name, size_t len,
-    ngx_uint_t remove)
+/* the signature headers of a completion, and where each goes */
+static struct {
+    ngx_str_t  name;
+    size_t     offset;
+} ngx_http_attest_sig_headers[] = {
+    { ngx_string("text"), offsetof(attest_sig_fields_t, text) },
+    { ngx_string("signature"), offsetof(attest_sig_fields_t, signature) },
+    { ngx_string("signing_address"),
+      offsetof(attest_sig_fields_t, signing_address) },
+    { ngx_string("signing_algo"),
+      offsetof(attest_sig_fields_t, signing_algo) },
+    { ngx_string("image_digest"),
+      offsetof(attest_sig_fields_t, image_digest) }
+};
+
+
+/*
+ * One pass over the upstream's headers (issue 16: each looked at once).
+ * The upstream must not be able to speak for us: its verdict header goes,
+ * under the configured name or, with "attest_status_header off", under
+ * the default one that clients may still look for.  With f: the first
+ * header of each signature field (absent: NULL), and *encoded, whether a
+ * Content-Encoding header says anything but "identity".
+ */
+static void
+ngx_http_attest_scan_headers(ngx_http_request_t *r,
+    ngx_http_attest_loc_conf_t *alcf, attest_sig_fields_t *f,
+    ngx_uint_t *encoded)
 {
-    ngx_uint_t        i;
+    ngx_str_t         name = ngx_string("X-Attestation-Status");
+    ngx_uint_t        i, k;
+    attest_str_t     *s;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
+
+    if (alcf->status_header.len) {
+        name = alcf->status_header;
+    }
+
+    if (f) {
+        ngx_memzero(f, sizeof(attest_sig_fields_t));
+        *encoded = 0;
+    }
 
     part = &r->headers_out.headers.part;
     h = part->elts;
@@ -94,50 +131,57 @@ ngx_http_attest_header(ngx_http_request_t *r, u_char *name, size_t len,
             i = 0;
         }
 
-        if (h[i].hash != 0 && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        if (h[i].key.len == name.len
+            && ngx_strncasecmp(h[i].key.data, name.data, name.len) == 0)
         {
-            if (!remove) {
-                return &h[i];
+            h[i].hash = 0;
+            continue;
+        }
+
+        if (f == NULL) {
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("Content-Encoding") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1) == 0)
+        {
+            if (!(h[i].value.len == 8
+                  && ngx_strncasecmp(h[i].value.data, (u_char *) "identity",
+                                     8) == 0))
+            {
+                *encoded = 1;
             }
 
-            h[i].hash = 0;
+            continue;
+        }
+
+        for (k = 0; k < sizeof(ngx_http_attest_sig_headers)
+                        / sizeof(ngx_http_attest_sig_headers[0]); k++)
+        {
+            if (h[i].key.len != ngx_http_attest_sig_headers[k].name.len
+                || ngx_strncasecmp(h[i].key.data,
+                                   ngx_http_attest_sig_headers[k].name.data,
+                                   h[i].key.len) != 0)
+            {
+                continue;
+            }
+
+            s = (attest_str_t *) ((u_char *) f
+                                  + ngx_http_attest_sig_headers[k].offset);
+
+            if (s->data == NULL) {
+                s->data = (char *) h[i].value.data;
+                s->len = h[i].value.len;
+            }
+
+            break;
         }
     }
-
-    return NULL;
-}
-
-
-/*
- * The upstream must not be able to speak for us: its verdict header goes,
- * under the configured name or, with "attest_status_header off", under
- * the default one that clients may still look for.
- */
-static void
-ngx_http_attest_remove_spoofed(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf)
-{
-    ngx_str_t  name = ngx_string("X-Attestation-Status");
-
-    if (alcf->status_header.len) {
-        name = alcf->status_header;
-    }
-
-    (void) ngx_http_attest_header(r, name.data, name.len, 1);
-}
-
-
-static void
-ngx_http_attest_find_header(ngx_http_request_t *r, const char *name,
-    attest_str_t *s)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_attest_header(r, (u_char *) name, ngx_strlen(name), 0);
-
-    s->data = h ? (char *) h->value.data : NULL;
-    s->len = h ? h->value.len : 0;
 }
 
 
@@ -154,54 +198,13 @@ ngx_http_attest_is_sse(ngx_http_request_t *r)
 }
 
 
-/* NGX_OK: no Content-Encoding header but "identity", however many */
-static ngx_int_t
-ngx_http_attest_encoded(ngx_http_request_t *r)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0
-            || h[i].key.len != sizeof("Content-Encoding") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
-                               sizeof("Content-Encoding") - 1) != 0)
-        {
-            continue;
-        }
-
-        if (!(h[i].value.len == 8
-              && ngx_strncasecmp(h[i].value.data, (u_char *) "identity", 8)
-                 == 0))
-        {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_attest_header_filter(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_uint_t                   encoded;
     ngx_http_attest_ctx_t       *ctx;
+    attest_sig_fields_t          f;
     ngx_http_attest_loc_conf_t  *alcf;
 
     if (r != r->main) {
@@ -224,7 +227,7 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
 
     if (ctx && ctx->redirected && ctx->mode != NGX_HTTP_ATTEST_MODE_OFF) {
         /* wherever a redirect took it, an attested request stays one */
-        ngx_http_attest_remove_spoofed(r, alcf);
+        ngx_http_attest_scan_headers(r, alcf, NULL, NULL);
         return ngx_http_attest_redirected(r, ctx);
     }
 
@@ -246,7 +249,7 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         ctx->mode = alcf->mode;
     }
 
-    ngx_http_attest_remove_spoofed(r, alcf);
+    ngx_http_attest_scan_headers(r, alcf, &f, &encoded);
 
     if (ctx->state == NGX_HTTP_ATTEST_STATE_REPLACE) {
         /* denied before proxying */
@@ -268,8 +271,7 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
                                     "no verified attestation");
     }
 
-    rc = ngx_http_attest_encoded(r);
-    if (rc != NGX_OK) {
+    if (encoded) {
         return ngx_http_attest_fail(r, ctx, ATTEST_BODY_ENCODED,
                                     "upstream sent Content-Encoding");
     }
@@ -283,7 +285,7 @@ ngx_http_attest_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    return ngx_http_attest_signed_header(r, alcf, ctx);
+    return ngx_http_attest_signed_header(r, alcf, ctx, &f);
 }
 
 
@@ -410,18 +412,14 @@ ngx_http_attest_redirected(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 /* a signed completion: check its signature headers, then hold it */
 static ngx_int_t
 ngx_http_attest_signed_header(ngx_http_request_t *r,
-    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx)
+    ngx_http_attest_loc_conf_t *alcf, ngx_http_attest_ctx_t *ctx,
+    attest_sig_fields_t *f)
 {
     attest_err_t                 err;
     attest_reason_t              rc;
     attest_signer_t              signer;
 
-    ngx_http_attest_find_header(r, "text", &ctx->fields.text);
-    ngx_http_attest_find_header(r, "signature", &ctx->fields.signature);
-    ngx_http_attest_find_header(r, "signing_address",
-                                &ctx->fields.signing_address);
-    ngx_http_attest_find_header(r, "signing_algo", &ctx->fields.signing_algo);
-    ngx_http_attest_find_header(r, "image_digest", &ctx->fields.image_digest);
+    ctx->fields = *f;
 
     ngx_http_attest_signer(ctx, &signer);
 
@@ -536,6 +534,8 @@ ngx_http_attest_replace_header(ngx_http_request_t *r,
     r->headers_out.content_length_n = b->last - b->pos;
     r->allow_ranges = 0;
 
+    /* what was held goes nowhere: buffers held as they were, released */
+    ngx_http_attest_consume(ctx->body);
     ctx->body = NULL;
     ctx->body_buf = b;
     ctx->header_sent = 1;
@@ -632,11 +632,37 @@ ngx_http_attest_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-/* appends n bytes (from memory, or from a file when p is NULL) */
+/* the body bytes a buffer brings, in memory or in a file */
+static off_t
+ngx_http_attest_buf_size(ngx_buf_t *b)
+{
+    if (ngx_buf_in_memory(b)) {
+        return b->last - b->pos;
+    }
+
+    return b->in_file ? b->file_last - b->file_pos : 0;
+}
+
+
+/* a buffer that can be held as it is, rather than copied */
+static ngx_uint_t
+ngx_http_attest_keepable(ngx_buf_t *b)
+{
+    return ngx_buf_in_memory(b) && b->last > b->pos
+           && !b->last_buf && !b->last_in_chain;
+}
+
+
+/*
+ * Copies n bytes of buffer in (from memory, or read from its file), and
+ * hashes them: into one buffer the size of what Content-Length says is
+ * left, else in pieces of NGX_HTTP_ATTEST_CHUNK.
+ */
 static ngx_int_t
 ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_buf_t *in, size_t n)
 {
+    off_t         left;
     size_t        size, chunk;
     ssize_t       got;
     ngx_buf_t    *b;
@@ -647,11 +673,10 @@ ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 
         if (b == NULL || b->last == b->end) {
             size = NGX_HTTP_ATTEST_CHUNK;
+            left = r->headers_out.content_length_n - (off_t) ctx->body_size;
 
-            if (r->headers_out.content_length_n > 0
-                && ctx->body_size == 0)
-            {
-                size = (size_t) r->headers_out.content_length_n;
+            if (left > 0 && r->headers_out.content_length_n > 0) {
+                size = (size_t) left;
             }
 
             if (size < n) {
@@ -702,33 +727,117 @@ ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
 }
 
 
+/* holds buffer b as it is, on link cl, and hashes it where it lies */
+static void
+ngx_http_attest_keep(ngx_http_attest_ctx_t *ctx, ngx_buf_t *b,
+    ngx_chain_t *cl)
+{
+    size_t  n;
+
+    n = b->last - b->pos;
+
+    attest_jsonhash_update(ctx->hash, b->pos, n);
+    ctx->body_size += n;
+
+    cl->buf = b;
+    cl->next = NULL;
+    *ctx->body_last = cl;
+    ctx->body_last = &cl->next;
+
+    /* a copy after it goes to a buffer of its own, after it */
+    ctx->body_buf = NULL;
+}
+
+
+/*
+ * The links for the buffers of in that are held as they are, or NULL
+ * (none: every byte is copied).  The bytes nginx holds are copied, and
+ * so released at once, while more is to come: held, the upstream's
+ * buffers could not be reused, and its event pipe would spill to a
+ * temporary file, or an unbuffered upstream whose one buffer is full
+ * would wait for us as we wait for it.  Once in completes the body (its
+ * last buffer, or the Content-Length reached) nothing is read into them
+ * any more, and they are held until the verdict, not copied: a body that
+ * arrives in one piece is never copied.  Only behind a buffered upstream:
+ * an unbuffered one ends only once its buffer has gone out.  One
+ * allocation for all links.
+ */
+static ngx_chain_t *
+ngx_http_attest_keep_links(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
+    ngx_chain_t *in, ngx_uint_t *error)
+{
+    off_t         size;
+    ngx_uint_t    last, n;
+    ngx_chain_t  *cl, *links;
+
+    if (r->upstream == NULL || !r->upstream->buffering) {
+        return NULL;
+    }
+
+    size = 0;
+    last = 0;
+    n = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        size += ngx_http_attest_buf_size(cl->buf);
+        last |= cl->buf->last_buf;
+        n += ngx_http_attest_keepable(cl->buf);
+    }
+
+    if (n == 0
+        || !(last || (r->headers_out.content_length_n > 0
+                      && (off_t) ctx->body_size + size
+                         == r->headers_out.content_length_n)))
+    {
+        return NULL;
+    }
+
+    links = ngx_palloc(r->pool, n * sizeof(ngx_chain_t));
+    if (links == NULL) {
+        *error = 1;
+    }
+
+    return links;
+}
+
+
 /* collects the body; at its end, verifies it and sends what is due */
 static ngx_int_t
 ngx_http_attest_buffer(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_chain_t *in)
 {
     off_t                        n;
-    ngx_uint_t                   last;
+    ngx_uint_t                   last, error;
     ngx_buf_t                   *b;
-    ngx_chain_t                 *cl;
+    ngx_chain_t                 *cl, *links;
     ngx_http_attest_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+
+    error = 0;
+    links = ngx_http_attest_keep_links(r, ctx, in, &error);
+
+    if (error) {
+        return NGX_ERROR;
+    }
 
     last = 0;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
-        n = ngx_buf_in_memory(b) ? b->last - b->pos
-                                 : (b->in_file ? b->file_last - b->file_pos
-                                               : 0);
+        n = ngx_http_attest_buf_size(b);
 
         if (ctx->body_size + n > alcf->body_max) {
             return ngx_http_attest_too_large(r, ctx, in, cl);
         }
 
-        if (n && ngx_http_attest_append(r, ctx, b, (size_t) n) != NGX_OK) {
+        if (links && ngx_http_attest_keepable(b)) {
+            ngx_http_attest_keep(ctx, b, links++);
+
+        } else if (n
+                   && ngx_http_attest_append(r, ctx, b, (size_t) n) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
