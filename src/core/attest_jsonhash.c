@@ -25,6 +25,20 @@
 
 
 /*
+ * AVX-512 (BW and VBMI2), where the CPU has it, checked at run time: a
+ * block is classified with five compares into mask registers, and a block
+ * with dropped spaces is compacted whole (vpcompressb), not run by run.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) \
+    && !defined(ATTEST_JSONHASH_PORTABLE)
+#define ATTEST_JSONHASH_AVX512  1
+#include <immintrin.h>
+#define ATTEST_JSONHASH_TARGET                                                \
+    __attribute__((target("avx512f,avx512bw,avx512vbmi2")))
+#endif
+
+
+/*
  * Speed (issue 16): the compacted body is hashed in long runs and the
  * bytes are examined 64 at a time, as bit masks, instead of one by one:
  *
@@ -42,7 +56,11 @@
  *    pass with two compares a byte;
  *  - the bytes between dropped spaces are hashed as they stand: long runs
  *    straight from the caller's buffer, short ones gathered in buf first,
- *    so that OpenSSL sees a few large updates.
+ *    so that OpenSSL sees a few large updates;
+ *  - with AVX-512 (below) a block is classified in five compares, and a
+ *    block with dropped spaces is compacted into buf in one instruction
+ *    rather than run by run: bodies of short tokens then hash at nearly
+ *    SHA-256's speed.  The state and the drops are computed as without.
  */
 
 #define ATTEST_JSONHASH_BUF     4096
@@ -83,6 +101,44 @@ typedef struct {
 } attest_jsonhash_masks_t;
 
 
+#ifdef ATTEST_JSONHASH_AVX512
+
+/* -1: not looked yet; 0 or 1: whether the CPU has what the above needs */
+static int  attest_jsonhash_wide = -1;
+
+
+ATTEST_JSONHASH_TARGET
+static void
+attest_jsonhash_classify_wide(const uint8_t *p, attest_jsonhash_masks_t *m)
+{
+    __m512i  v;
+
+    v = _mm512_loadu_si512((const void *) p);
+
+    m->quote = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"'));
+    m->bslash = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
+    m->sep = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(','))
+             | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(':'));
+    m->space = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' '));
+}
+
+
+/* the bytes of the 64 at p whose bit is set in keep, to dst (64 bytes) */
+ATTEST_JSONHASH_TARGET
+static size_t
+attest_jsonhash_compress(uint8_t *dst, const uint8_t *p, uint64_t keep)
+{
+    __m512i  v;
+
+    v = _mm512_maskz_compress_epi8(keep, _mm512_loadu_si512((const void *) p));
+    _mm512_storeu_si512((void *) dst, v);
+
+    return (size_t) __builtin_popcountll(keep);
+}
+
+#endif
+
+
 attest_jsonhash_t *
 attest_jsonhash_new(void)
 {
@@ -100,6 +156,13 @@ attest_jsonhash_new(void)
     h->st.after_sep = 0;
     h->failed = 0;
     h->done = 0;
+
+#ifdef ATTEST_JSONHASH_AVX512
+    if (attest_jsonhash_wide < 0) {
+        attest_jsonhash_wide = __builtin_cpu_supports("avx512bw")
+                               && __builtin_cpu_supports("avx512vbmi2");
+    }
+#endif
 
     h->md = EVP_MD_CTX_new();
     if (h->md == NULL) {
@@ -321,7 +384,16 @@ attest_jsonhash_block(attest_jsonhash_state_t *st, const uint8_t *p,
     uint64_t                 esc, quote, in, before, sep;
     attest_jsonhash_masks_t  m;
 
+#ifdef ATTEST_JSONHASH_AVX512
+    if (attest_jsonhash_wide > 0) {
+        attest_jsonhash_classify_wide(p, &m);
+
+    } else {
+        attest_jsonhash_classify(p, &m);
+    }
+#else
     attest_jsonhash_classify(p, &m);
+#endif
 
     /* most blocks of JSON have no backslash at all */
     carry = 0;
@@ -474,6 +546,25 @@ attest_jsonhash_piece(attest_jsonhash_t *h, const uint8_t *p,
         if (attest_jsonhash_block(&st, blk, n, &drops) != 0) {
             drops = attest_jsonhash_bytes(&st, p, n);
         }
+
+#ifdef ATTEST_JSONHASH_AVX512
+        if (drops && attest_jsonhash_wide > 0) {
+            /* the run up to this block, then the block compacted */
+            out = p > run ? attest_jsonhash_run(h, out, run, p - run, last)
+                          : out;
+
+            if (out > ATTEST_JSONHASH_BUF - 64) {
+                attest_jsonhash_put(h, h->buf, out);
+                out = 0;
+            }
+
+            out += attest_jsonhash_compress(h->buf + out, blk,
+                                            ~drops & (n == 64 ? ~0ULL
+                                                      : (1ULL << n) - 1));
+            run = p + n;
+            drops = 0;
+        }
+#endif
 
         /* a run ends at each dropped space */
         if (drops) {
