@@ -19,7 +19,7 @@ use AttestProto qw(compact);
 use Digest::SHA qw(sha256_hex);
 
 plan skip_all => 'module not built (make)' unless module_built();
-plan tests => 50;
+plan tests => 51;
 
 my $agent = AttestTest::Agent->start();
 
@@ -27,7 +27,7 @@ my %ngx;
 for my $mode (qw(enforce report)) {
     $ngx{$mode} = AttestTest::Nginx->start(http => AttestConf::gateway(
         $agent, mode => $mode, buffering => 'on',
-        loc_extra => 'attest_body_max 100k;'));
+        loc_extra => 'attest_body_max 400k;'));
 }
 
 my $chat = {model => 'm', messages => [{role => 'user', content => 'hi'}]};
@@ -89,13 +89,28 @@ for my $size (1024, 65536) {
 
 # report mode over attest_body_max: what was held, then the rest
 {
-    my $r = ask('report', 'X-Test-Body-Size' => 150000,
+    my $r = ask('report', 'X-Test-Body-Size' => 450000,
                 'X-Test-Writes' => 10);
     is($r->{status}, 200, 'report, over attest_body_max: 200');
     is(verdict($r), 'failed; reason=body_too_large',
        'report, over attest_body_max: body_too_large');
-    is(length $r->{content}, 150000,
+    is(length $r->{content}, 450000,
        'report, over attest_body_max: the whole body arrives');
+}
+
+# over 64 KiB, a body is copied into the worker's reused 64 KiB chunks:
+# one answer after another, each gets exactly its own bytes
+{
+    my $ok = 0;
+    for my $i (1 .. 4) {
+        my $size = 300000 + 7919 * $i;
+        my $r = ask($i % 2 ? 'enforce' : 'report', 'X-Test-Body-Size' => $size,
+                    'X-Test-Writes' => 1 + 5 * $i);
+        $ok++ if verdict($r) eq 'verified' && length $r->{content} == $size
+                 && sha256_hex(compact($r->{content})) eq signed_hash($r);
+    }
+    is($ok, 4, 'four answers of about 300 KB in a row: each verified and '
+       . 'exactly as signed');
 }
 
 # one upstream connection after another (keepalive): a held buffer is

@@ -16,6 +16,21 @@ static ngx_int_t ngx_http_attest_push_verdict(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, ngx_list_t *list);
 
 
+/* a chunk: its link in a request's list or the worker's spares, its bytes */
+typedef struct ngx_http_attest_chunk_s  ngx_http_attest_chunk_t;
+
+struct ngx_http_attest_chunk_s {
+    ngx_http_attest_chunk_t  *next;
+    u_char                    data[NGX_HTTP_ATTEST_CHUNK];
+};
+
+/* the worker's spare chunks: at most this many, 8 MiB */
+#define NGX_HTTP_ATTEST_SPARES  128
+
+static ngx_http_attest_chunk_t  *ngx_http_attest_spare;
+static ngx_uint_t                ngx_http_attest_nspare;
+
+
 static ngx_str_t  ngx_http_attest_verdicts[] = {
     ngx_null_string,
     ngx_string("verified"),
@@ -105,10 +120,65 @@ ngx_http_attest_get_ctx(ngx_http_request_t *r)
 }
 
 
+ngx_buf_t *
+ngx_http_attest_chunk_get(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
+{
+    ngx_buf_t                *b;
+    ngx_http_attest_chunk_t  *c;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    c = ngx_http_attest_spare;
+
+    if (c) {
+        ngx_http_attest_spare = c->next;
+        ngx_http_attest_nspare--;
+
+    } else {
+        c = ngx_alloc(sizeof(ngx_http_attest_chunk_t), r->connection->log);
+        if (c == NULL) {
+            return NULL;
+        }
+    }
+
+    /* the context's pool cleanup gives it back */
+    c->next = ctx->chunks;
+    ctx->chunks = c;
+
+    b->start = c->data;
+    b->pos = c->data;
+    b->last = c->data;
+    b->end = c->data + NGX_HTTP_ATTEST_CHUNK;
+    b->temporary = 1;
+
+    return b;
+}
+
+
 static void
 ngx_http_attest_cleanup(void *data)
 {
     ngx_http_attest_ctx_t *ctx = data;
+
+    ngx_http_attest_chunk_t  *c, *next;
+
+    for (c = ctx->chunks; c; c = next) {
+        next = c->next;
+
+        if (ngx_http_attest_nspare < NGX_HTTP_ATTEST_SPARES) {
+            c->next = ngx_http_attest_spare;
+            ngx_http_attest_spare = c;
+            ngx_http_attest_nspare++;
+
+        } else {
+            ngx_free(c);
+        }
+    }
+
+    ctx->chunks = NULL;
 
     if (ctx->hash) {
         attest_jsonhash_free(ctx->hash);

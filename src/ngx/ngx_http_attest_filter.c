@@ -17,9 +17,6 @@
 #include "attest_sig.h"
 
 
-#define NGX_HTTP_ATTEST_CHUNK  (64 * 1024)
-
-
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
@@ -656,7 +653,9 @@ ngx_http_attest_keepable(ngx_buf_t *b)
 /*
  * Copies n bytes of buffer in (from memory, or read from its file), and
  * hashes them: into one buffer the size of what Content-Length says is
- * left, else in pieces of NGX_HTTP_ATTEST_CHUNK.
+ * left when that fits in NGX_HTTP_ATTEST_CHUNK, else into the worker's
+ * reused chunks (a larger buffer would be fresh memory, a page fault a
+ * page, each time).
  */
 static ngx_int_t
 ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
@@ -672,18 +671,18 @@ ngx_http_attest_append(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         b = ctx->body_buf;
 
         if (b == NULL || b->last == b->end) {
-            size = NGX_HTTP_ATTEST_CHUNK;
             left = r->headers_out.content_length_n - (off_t) ctx->body_size;
 
-            if (left > 0 && r->headers_out.content_length_n > 0) {
-                size = (size_t) left;
+            if (r->headers_out.content_length_n > 0 && left > 0
+                && left <= NGX_HTTP_ATTEST_CHUNK)
+            {
+                size = ngx_max((size_t) left, n);
+                b = ngx_create_temp_buf(r->pool, size);
+
+            } else {
+                b = ngx_http_attest_chunk_get(r, ctx);
             }
 
-            if (size < n) {
-                size = n;
-            }
-
-            b = ngx_create_temp_buf(r->pool, size);
             if (b == NULL) {
                 return NGX_ERROR;
             }

@@ -256,6 +256,7 @@ typedef struct {
     attest_sig_fields_t         fields;
     attest_text_t               text;
     attest_jsonhash_t          *hash;
+    void                       *chunks;   /* ngx_http_attest_chunk_get() */
     ngx_chain_t                *body;
     ngx_chain_t               **body_last;
     ngx_buf_t                  *body_buf;
@@ -358,6 +359,16 @@ ngx_int_t ngx_http_attest_add_status_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_attest_add_trailer(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
 ngx_int_t ngx_http_attest_log_handler(ngx_http_request_t *r);
+/*
+ * A buffer of NGX_HTTP_ATTEST_CHUNK bytes for a held body, kept by the
+ * worker from one response to the next (fresh memory costs a page fault a
+ * page on a VM); it goes back when the request's pool goes.  NULL: error.
+ */
+#define NGX_HTTP_ATTEST_CHUNK  (64 * 1024)
+
+ngx_buf_t *ngx_http_attest_chunk_get(ngx_http_request_t *r,
+    ngx_http_attest_ctx_t *ctx);
+
 void ngx_http_attest_signer(ngx_http_attest_ctx_t *ctx,
     attest_signer_t *signer);
 
