@@ -12,14 +12,33 @@
 
 #include <openssl/evp.h>
 
+/* -DATTEST_SSE_PORTABLE builds (and tests) the table-only version */
+#if defined(__SSE2__) && !defined(ATTEST_SSE_PORTABLE)
+#define ATTEST_SSE_SSE2  1
+#include <emmintrin.h>
+#endif
+
 #include "attest_sse.h"
 
 
+/*
+ * Speed (issue 16): a payload is escaped span by span, not byte by byte.
+ * The bytes json.dumps copies as they are (0x20..0x7e but '"' and '\\')
+ * are found 16 at a time (SSE2 compares; a table without SSE2) and
+ * copied whole; only the bytes between spans take the escape rules.  The
+ * escaped text of every line gathers in out[], across lines, so OpenSSL
+ * sees few, large updates; runs too long for it go to OpenSSL straight
+ * from the caller's buffer.
+ */
+
 #define ATTEST_SSE_BUF_MIN  1024
 
-/* flushed early enough for a surrogate pair (12 bytes) and a quote */
-#define ATTEST_SSE_OUT_LEN  256
-#define ATTEST_SSE_OUT_MAX  (ATTEST_SSE_OUT_LEN - 13)
+/* staged output; flushed once past ATTEST_SSE_OUT_LEN */
+#define ATTEST_SSE_OUT_LEN     4096
+/* room past ATTEST_SSE_OUT_LEN: a 16-byte store, then a 12-byte escape */
+#define ATTEST_SSE_OUT_SLACK   64
+/* a span this long goes to OpenSSL directly rather than through out[] */
+#define ATTEST_SSE_DIRECT      256
 
 
 struct attest_sse_s {
@@ -42,15 +61,75 @@ struct attest_sse_s {
     unsigned     done:1;       /* "data: [DONE]" seen */
     unsigned     failed:1;     /* overlong line or no memory: sticky */
     unsigned     md_failed:1;
+    size_t       out_n;        /* escaped bytes waiting in out[] */
+    uint8_t      out[ATTEST_SSE_OUT_LEN + ATTEST_SSE_OUT_SLACK];
 };
 
 
+/*
+ * Per byte of a payload: 0 copied as it is, else its escape: the letter
+ * after the backslash, 'u' for \u00XX, or 0x80 for a byte above 0x7f
+ * (a UTF-8 sequence, or a raw byte)
+ */
+static uint8_t  attest_sse_esc[256];
+static int      attest_sse_esc_ready;
+
+
 static void
-attest_sse_put(attest_sse_t *s, const void *p, size_t len)
+attest_sse_esc_init(void)
+{
+    size_t  c;
+
+    for (c = 0; c < 256; c++) {
+        attest_sse_esc[c] = (c < 0x20 || c == 0x7f) ? 'u'
+                            : (c > 0x7f) ? 0x80 : 0;
+    }
+
+    attest_sse_esc['"'] = '"';
+    attest_sse_esc['\\'] = '\\';
+    attest_sse_esc['\n'] = 'n';
+    attest_sse_esc['\r'] = 'r';
+    attest_sse_esc['\t'] = 't';
+    attest_sse_esc['\b'] = 'b';
+    attest_sse_esc['\f'] = 'f';
+
+    /* the same values every time: a race between threads is harmless */
+    attest_sse_esc_ready = 1;
+}
+
+
+static void
+attest_sse_md(attest_sse_t *s, const void *p, size_t len)
 {
     if (len && EVP_DigestUpdate(s->md, p, len) != 1) {
         s->md_failed = 1;
     }
+}
+
+
+static void
+attest_sse_flush(attest_sse_t *s)
+{
+    attest_sse_md(s, s->out, s->out_n);
+    s->out_n = 0;
+}
+
+
+/* len bytes for the hash, through out[] */
+static void
+attest_sse_put(attest_sse_t *s, const void *p, size_t len)
+{
+    if (len >= ATTEST_SSE_DIRECT || s->out_n + len > ATTEST_SSE_OUT_LEN) {
+        attest_sse_flush(s);
+
+        if (len >= ATTEST_SSE_DIRECT) {
+            attest_sse_md(s, p, len);
+            return;
+        }
+    }
+
+    memcpy(s->out + s->out_n, p, len);
+    s->out_n += len;
 }
 
 
@@ -62,6 +141,10 @@ attest_sse_new(size_t max_line)
     s = calloc(1, sizeof(attest_sse_t));
     if (s == NULL) {
         return NULL;
+    }
+
+    if (!attest_sse_esc_ready) {
+        attest_sse_esc_init();
     }
 
     s->max_line = max_line;
@@ -171,95 +254,178 @@ attest_sse_u16(uint8_t *out, uint32_t u)
 
 
 /*
- * Appends ,"payload" to the hash, escaped as json.dumps(ensure_ascii=True)
- * escapes a str.  Bytes that are not UTF-8 go in raw: the agent could not
+ * The escape of the byte (or the UTF-8 sequence) at p, which is not one
+ * to copy as it is, into out + *o (12 bytes at most); returns the bytes
+ * of p it took.  Bytes that are not UTF-8 go in raw: the agent could not
  * have decoded them, and since Python's output is pure ASCII a raw byte
  * above 0x7f makes a match impossible instead of aliasing a "\u00XX".
+ */
+
+static size_t
+attest_sse_escape(const uint8_t *p, size_t len, uint8_t *out, size_t *o)
+{
+    size_t    n, k;
+    uint8_t   c, e;
+    uint32_t  cp;
+
+    c = p[0];
+    e = attest_sse_esc[c];
+    k = *o;
+    n = 1;
+
+    if (e == 'u') {
+        k += attest_sse_u16(out + k, c);
+
+    } else if (e != 0x80) {
+        out[k++] = '\\';
+        out[k++] = e;
+
+    } else {
+        n = attest_sse_utf8(p, len, &cp);
+
+        if (n == 0) {
+            n = 1;
+            out[k++] = c;
+
+        } else if (cp < 0x10000) {
+            k += attest_sse_u16(out + k, cp);
+
+        } else {
+            cp -= 0x10000;
+            k += attest_sse_u16(out + k, 0xd800 | cp >> 10);
+            k += attest_sse_u16(out + k, 0xdc00 | (cp & 0x3ff));
+        }
+    }
+
+    *o = k;
+
+    return n;
+}
+
+
+#ifdef ATTEST_SSE_SSE2
+
+/*
+ * The 16-byte blocks of p[*i..len): each is stored into out as it
+ * stands, and o advanced over its bytes up to the first one to escape,
+ * which is escaped; returns the new o.  out[] has the slack for a 16-byte
+ * store and an escape past ATTEST_SSE_OUT_LEN.
+ */
+static size_t
+attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len, size_t *i,
+    size_t o)
+{
+    size_t    k;
+    uint8_t  *out;
+    __m128i   v, m, lo, q, b, del;
+    unsigned  mask;
+
+    out = s->out;
+    k = *i;
+
+    lo = _mm_set1_epi8(0x20);
+    q = _mm_set1_epi8('"');
+    b = _mm_set1_epi8('\\');
+    del = _mm_set1_epi8(0x7f);
+
+    while (len - k >= 16) {
+        if (o >= ATTEST_SSE_OUT_LEN) {
+            attest_sse_md(s, out, o);
+            o = 0;
+        }
+
+        v = _mm_loadu_si128((const __m128i *) (p + k));
+
+        /* signed: bytes above 0x7f are below 0x20 too */
+        m = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, lo),
+                                      _mm_cmpeq_epi8(v, q)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, b),
+                                      _mm_cmpeq_epi8(v, del)));
+        mask = (unsigned) _mm_movemask_epi8(m);
+
+        _mm_storeu_si128((__m128i *) (out + o), v);
+
+        if (mask == 0) {
+            o += 16;
+            k += 16;
+            continue;
+        }
+
+        o += __builtin_ctz(mask);
+        k += __builtin_ctz(mask);
+        k += attest_sse_escape(p + k, len - k, out, &o);
+    }
+
+    *i = k;
+
+    return o;
+}
+
+#endif
+
+
+/*
+ * Appends ,"payload" to the hash, escaped as json.dumps(ensure_ascii=True)
+ * escapes a str: spans of bytes copied as they are, and the escape of
+ * each byte between them.
  */
 
 static void
 attest_sse_hash_chunk(attest_sse_t *s, const uint8_t *p, size_t len)
 {
     size_t    i, n, o;
-    uint8_t   c, e, out[ATTEST_SSE_OUT_LEN];
-    uint32_t  cp;
+    uint8_t  *out;
 
-    o = 0;
+    out = s->out;
+    o = s->out_n;
 
     if (s->chunks++) {
         out[o++] = ',';
     }
 
     out[o++] = '"';
+    i = 0;
 
-    for (i = 0; i < len; i += n) {
-        c = p[i];
-        n = 1;
+#ifdef ATTEST_SSE_SSE2
+    o = attest_sse_blocks(s, p, len, &i, o);
+#endif
 
-        if (o > ATTEST_SSE_OUT_MAX) {
-            attest_sse_put(s, out, o);
+    /* without SSE2 the whole payload, with it the last 15 bytes at most */
+    while (i < len) {
+        for (n = i; n < len && attest_sse_esc[p[n]] == 0; n++) {
+            /* void */
+        }
+
+        n -= i;
+
+        if (n >= ATTEST_SSE_DIRECT || o + n > ATTEST_SSE_OUT_LEN) {
+            attest_sse_md(s, out, o);
             o = 0;
         }
 
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            out[o++] = c;
-            continue;
-        }
-
-        if (c < 0x80) {
-            switch (c) {
-            case '"':
-            case '\\':
-                e = c;
-                break;
-            case '\n':
-                e = 'n';
-                break;
-            case '\r':
-                e = 'r';
-                break;
-            case '\t':
-                e = 't';
-                break;
-            case '\b':
-                e = 'b';
-                break;
-            case '\f':
-                e = 'f';
-                break;
-            default:
-                e = 0;
-            }
-
-            if (e) {
-                out[o++] = '\\';
-                out[o++] = e;
-
-            } else {
-                o += attest_sse_u16(out + o, c);
-            }
-
-            continue;
-        }
-
-        n = attest_sse_utf8(p + i, len - i, &cp);
-
-        if (n == 0) {
-            n = 1;
-            out[o++] = c;
-
-        } else if (cp < 0x10000) {
-            o += attest_sse_u16(out + o, cp);
+        if (n >= ATTEST_SSE_DIRECT) {
+            attest_sse_md(s, p + i, n);
 
         } else {
-            cp -= 0x10000;
-            o += attest_sse_u16(out + o, 0xd800 | cp >> 10);
-            o += attest_sse_u16(out + o, 0xdc00 | (cp & 0x3ff));
+            memcpy(out + o, p + i, n);
+            o += n;
+        }
+
+        i += n;
+
+        if (i < len) {
+            i += attest_sse_escape(p + i, len - i, out, &o);
         }
     }
 
     out[o++] = '"';
-    attest_sse_put(s, out, o);
+
+    if (o >= ATTEST_SSE_OUT_LEN) {
+        attest_sse_md(s, out, o);
+        o = 0;
+    }
+
+    s->out_n = o;
 }
 
 
@@ -556,6 +722,8 @@ void
 attest_sse_hash(attest_sse_t *s, uint8_t out[32])
 {
     unsigned int  n;
+
+    attest_sse_flush(s);
 
     if (s->md_failed
         || EVP_MD_CTX_copy_ex(s->tmp, s->md) != 1

@@ -3,15 +3,20 @@
  * splits the input chooses.  Both must see the same lines (type, reason,
  * spoof and in_sig flags, bytes), the same error, the same response hash
  * and the same signature JSON; every line must lie in memory the
- * accumulator may hand out.  A
+ * accumulator may hand out.  The response hash must also equal the one
+ * made here from the DATA lines the accumulator reported, each escaped by
+ * the reference byte loop (sse_ref.h) and hashed with EVP directly.  A
  * signature JSON found goes on to attest_sig_json_parse().
  *
  * Input: [max_line selector][split seed][stream bytes...]
  */
 
+#include <openssl/evp.h>
+
 #include "attest_sig.h"
 #include "attest_sse.h"
 #include "fuzz.h"
+#include "sse_ref.h"
 
 
 typedef struct {
@@ -22,7 +27,31 @@ typedef struct {
     uint8_t   *sig;
     size_t     sig_len;
     int        has_sig;
+    EVP_MD_CTX  *ref;         /* {"chunks":[ and the reference chunks */
+    size_t       ref_chunks;
 } run_t;
+
+
+/* a DATA line's payload, escaped by the reference, into r->ref */
+static void
+ref_chunk(run_t *r, const uint8_t *line, size_t len)
+{
+    size_t    n;
+    uint8_t  *out;
+
+    /* "data: " and the payload up to the "\n" */
+    out = malloc(SSE_REF_MAX(len - 7) + 1);
+    fuzz_assert(out != NULL);
+
+    n = 0;
+    if (r->ref_chunks++) {
+        out[n++] = ',';
+    }
+
+    n += sse_ref_escape(line + 6, len - 7, out + n);
+    fuzz_assert(EVP_DigestUpdate(r->ref, out, n) == 1);
+    free(out);
+}
 
 
 static void
@@ -76,6 +105,12 @@ feed(attest_sse_t *s, const uint8_t *p, size_t len, run_t *r)
             fnv(&r->lines_hash, &t, 1);
             fnv(&r->lines_hash, line.data, line.len);
             r->lines++;
+
+            if (line.type == ATTEST_SSE_DATA) {
+                fuzz_assert(line.len >= 7
+                            && memcmp(line.data, "data: ", 6) == 0);
+                ref_chunk(r, line.data, line.len);
+            }
         }
 
         p += n;
@@ -87,9 +122,16 @@ feed(attest_sse_t *s, const uint8_t *p, size_t len, run_t *r)
 static void
 finish(attest_sse_t *s, run_t *r)
 {
+    uint8_t         ref[32];
+    unsigned int    n;
     const uint8_t  *sig;
 
     attest_sse_hash(s, r->hash);
+
+    /* the fast escape against the reference, error or not */
+    fuzz_assert(EVP_DigestUpdate(r->ref, "]}", 2) == 1
+                && EVP_DigestFinal_ex(r->ref, ref, &n) == 1);
+    fuzz_assert(memcmp(r->hash, ref, 32) == 0);
 
     sig = attest_sse_signature(s, &r->sig_len);
     r->has_sig = (sig != NULL);
@@ -129,6 +171,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
+
+    a.ref = EVP_MD_CTX_new();
+    b.ref = EVP_MD_CTX_new();
+    fuzz_assert(a.ref != NULL && b.ref != NULL
+                && EVP_DigestInit_ex(a.ref, EVP_sha256(), NULL) == 1
+                && EVP_DigestInit_ex(b.ref, EVP_sha256(), NULL) == 1
+                && EVP_DigestUpdate(a.ref, "{\"chunks\":[", 11) == 1
+                && EVP_DigestUpdate(b.ref, "{\"chunks\":[", 11) == 1);
 
     /* whole: libFuzzer's buffer ends exactly where the input does */
     feed(s1, data, size, &a);
@@ -183,6 +233,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(a.sig);
     free(b.sig);
+    EVP_MD_CTX_free(a.ref);
+    EVP_MD_CTX_free(b.ref);
     attest_sse_free(s1);
     attest_sse_free(s2);
 

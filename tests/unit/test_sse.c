@@ -16,6 +16,7 @@
 #include "tap.h"
 #include "attest_codec.h"
 #include "attest_sse.h"
+#include "../fuzz/sse_ref.h"
 
 
 #define MAX_LINE  65536
@@ -544,6 +545,122 @@ test_hash(void)
 }
 
 
+/*
+ * Random payloads of what an escape meets (plain ASCII runs, '"', '\\',
+ * control bytes, 0x7f, UTF-8 of every length, broken UTF-8, surrogates,
+ * "\r"), many lines a stream so that the staged output crosses its
+ * flushes at every offset, against the reference byte loop (sse_ref.h):
+ * the span scan must hash exactly the same bytes.
+ */
+static void
+test_escape_random(void)
+{
+    int             bad;
+    size_t          i, k, len, n, lines, total, pos;
+    uint8_t        *pay, *wire, *ref, a[32], b[32];
+    attest_sse_t   *s;
+    EVP_MD_CTX     *md;
+    unsigned int    dl;
+
+    static const char  *pieces[] = {
+        "a", "plain text run of some length ", "\"", "\\", "\t", "\b",
+        "\f", "\x01", "\x1f", "\x7f", "~", " ", "\xc3\xa9",
+        "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+        "\xe9", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "\xc3", "\xf0\x9f\x98", "\r", "\x80", "\xff",
+        "{\"id\":\"chatcmpl-1\",\"delta\":{\"content\":\"x\"}}",
+        "0123456789abcdef0123456789abcdef"
+    };
+
+    pay = malloc(4096);
+    wire = malloc(1 << 20);
+    ref = malloc(SSE_REF_MAX(4096) + 1);
+    md = EVP_MD_CTX_new();
+
+    if (!ok(pay && wire && ref && md, "escape: memory")) {
+        goto done;
+    }
+
+    bad = 0;
+    total = 0;
+
+    for (k = 0; k < 60; k++) {
+        s = attest_sse_new(8192);
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        EVP_DigestUpdate(md, "{\"chunks\":[", 11);
+
+        pos = 0;
+        lines = 1 + rng_next() % 80;
+
+        for (i = 0; i < lines; i++) {
+            /* up to 4000 bytes, short ones more often */
+            n = rng_next() % ((rng_next() % 4) ? 300 : 4000);
+            len = 0;
+
+            while (len < n) {
+                const char  *pc = pieces[rng_next() % (sizeof(pieces)
+                                                  / sizeof(pieces[0]))];
+                size_t       pl = strlen(pc);
+
+                /* "\x00" cannot be in a C string literal */
+                if (rng_next() % 40 == 0) {
+                    pc = "\0";
+                    pl = 1;
+                }
+
+                if (len + pl > 4000) {
+                    break;
+                }
+
+                memcpy(pay + len, pc, pl);
+                len += pl;
+            }
+
+            memcpy(wire + pos, "data: ", 6);
+            memcpy(wire + pos + 6, pay, len);
+            wire[pos + 6 + len] = '\n';
+            pos += len + 7;
+
+            n = 0;
+            if (i) {
+                ref[n++] = ',';
+            }
+
+            n += sse_ref_escape(pay, len, ref + n);
+            EVP_DigestUpdate(md, ref, n);
+            total += len;
+        }
+
+        EVP_DigestUpdate(md, "]}", 2);
+        EVP_DigestFinal_ex(md, b, &dl);
+
+        if (s == NULL) {
+            bad++;
+            continue;
+        }
+
+        feed_buf(s, (const char *) wire, pos);
+        attest_sse_hash(s, a);
+
+        if (memcmp(a, b, 32) != 0) {
+            bad++;
+        }
+
+        attest_sse_free(s);
+    }
+
+    ok(bad == 0, "escape: 60 random streams (%zu payload bytes) hash as "
+       "the reference byte loop does", total);
+
+done:
+
+    free(pay);
+    free(wire);
+    free(ref);
+    EVP_MD_CTX_free(md);
+}
+
+
 static void
 test_limits(void)
 {
@@ -901,6 +1018,7 @@ main(void)
     test_kinds();
     test_strict();
     test_hash();
+    test_escape_random();
     test_limits();
     test_finish();
     test_vectors();
