@@ -9,13 +9,19 @@
  *     many short tokens), next to EVP SHA-256 alone over the same bytes;
  *   - attest_eth_recover: microseconds per signer recovery (secp256k1
  *     public-key recovery and the key's address), the floor of verifying
- *     one signed response.
+ *     one signed response;
+ *   - the SSE accumulator (attest_sse_feed, every line of a 500-event
+ *     stream, then attest_sse_hash): ns per event and MB/s, on a stream
+ *     made like the agent's or, with -s FILE, on a recorded one
+ *     (bench/profile-sse.sh leaves one in build/bench/stream-500.sse).
  *
  * The same run then asks `openssl speed` for its SHA3-256 (assembly
  * Keccak) and SHA-256 figures on 8 KiB blocks, for comparison.  Each
  * figure is the median of RUNS timed runs; the spread is min..max.
  *
- *   build/bench/bench_core [-q]      -q: shorter runs, no openssl speed
+ *   build/bench/bench_core [-q] [-s FILE]
+ *       -q: shorter runs, no openssl speed; -s: the SSE row on a
+ *       recorded stream too
  *   build/bench/bench_core -r        only the recovery figure, one line:
  *                                    "recover_us MEDIAN MIN MAX" (for
  *                                    bench/bench.pl, section e)
@@ -34,6 +40,7 @@
 #include "attest_eth.h"
 #include "attest_jsonhash.h"
 #include "attest_keccak.h"
+#include "attest_sse.h"
 
 
 #define RUNS  7
@@ -368,6 +375,135 @@ body_short_tokens(buf_t *b, size_t size)
 }
 
 
+/* the accumulator on a whole stream: every line fed, the hash taken */
+static void
+run_sse(const uint8_t *p, size_t len, uint8_t *sink)
+{
+    size_t              n;
+    uint8_t             d[32];
+    attest_sse_t       *s;
+    attest_sse_line_t   line;
+
+    s = attest_sse_new(65536);
+    if (s == NULL) {
+        return;
+    }
+
+    while (len) {
+        n = attest_sse_feed(s, p, len, &line);
+        p += n;
+        len -= n;
+    }
+
+    attest_sse_hash(s, d);
+    attest_sse_free(s);
+    sink[0] ^= d[0];
+}
+
+
+/*
+ * A stream as the agent sends vLLM's: events of one chat.completion.chunk
+ * each (a token of content, now and then a non-ASCII one), the signature
+ * event, then "data: [DONE]"
+ */
+static void
+stream_agent(buf_t *b, size_t events)
+{
+    static const char  *toks[] = {
+        "The", " model", " is", " verified", ",", " and", " the", " hash",
+        " covers", " it", ".", "\\n", " GPU", " T", "DX", " \\\"", "1",
+        " caf\xc3\xa9", " \xf0\x9f\x91\x8b", " by"
+    };
+
+    size_t  i;
+
+    for (i = 0; i < events; i++) {
+        puts_(b, "data: {\"id\":\"chatcmpl-646e26dff52ce2b44ea8c17a8a2217e9"
+              "\",\"object\":\"chat.completion.chunk\",\"created\":"
+              "1796334168,\"model\":\"meta-llama/Llama-3.3-70B-Instruct\","
+              "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+        puts_(b, toks[rng(sizeof(toks) / sizeof(toks[0]))]);
+        puts_(b, "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    }
+
+    puts_(b, "event: signature\ndata: {\"text\": \"dc2badd93663daf81b749100"
+          "76a78adc366321aac86d86507714a6f7bd367195:d5c67dde02acfbac79faea4b"
+          "199ce7905975ac875b926a03c3206e58114dedb9\", \"signature\": \"0x0f"
+          "9dfd1b8e707aeec92da075b3bc6d7f93f1674233ad0504ae4e06ccca1a2e2677"
+          "6bc8e8351e3d9f9ab677378466f1d8048659183c11865e62b6a08f776812051b"
+          "\", \"signing_address\": \"0xB47B09fc833B347a46aC7DB7f16a24d8A2"
+          "0c572B\", \"signing_algo\": \"ecdsa\"}\n\ndata: [DONE]\n\n");
+}
+
+
+static void
+report_sse(const char *name, const uint8_t *p, size_t len)
+{
+    size_t              n, off, events;
+    double              med, lo, hi, smed, slo, shi;
+    attest_sse_t       *s;
+    attest_sse_line_t   line;
+
+    /* the events: data lines hashed */
+    s = attest_sse_new(65536);
+    if (s == NULL) {
+        return;
+    }
+
+    events = 0;
+
+    for (off = 0; off < len; off += n) {
+        n = attest_sse_feed(s, p + off, len - off, &line);
+        events += (line.type == ATTEST_SSE_DATA);
+    }
+
+    attest_sse_free(s);
+
+    if (events == 0) {
+        printf("  %s: no data events\n", name);
+        return;
+    }
+
+    time_calls(run_sse, p, len, &med, &lo, &hi);
+    time_calls(run_sha256, p, len, &smed, &slo, &shi);
+
+    printf("  %-28s %4zu events %7zu B  %6.1f ns/event (%.1f..%.1f)"
+           "  %6.1f MB/s  sha256 alone %6.1f ns/event\n",
+           name, events, len, med * 1e9 / events, lo * 1e9 / events,
+           hi * 1e9 / events, len / med / 1e6, smed * 1e9 / events);
+}
+
+
+static uint8_t *
+read_file(const char *path, size_t *len)
+{
+    long      n;
+    FILE     *f;
+    uint8_t  *p;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    p = malloc(n > 0 ? (size_t) n : 1);
+    if (p == NULL || n < 0 || fread(p, 1, (size_t) n, f) != (size_t) n) {
+        perror(path);
+        exit(1);
+    }
+
+    fclose(f);
+    *len = (size_t) n;
+
+    return p;
+}
+
+
 static void
 report_keccak(void)
 {
@@ -448,11 +584,32 @@ openssl_speed(const char *md)
 int
 main(int argc, char **argv)
 {
-    int     quick;
-    double  v, med, lo, hi;
-    buf_t   b;
+    int          i, quick, recover;
+    size_t       rec_len;
+    double       v, med, lo, hi;
+    buf_t        b;
+    uint8_t     *rec;
+    const char  *rec_path;
 
-    quick = argc > 1 && strcmp(argv[1], "-q") == 0;
+    quick = 0;
+    recover = 0;
+    rec_path = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-q") == 0) {
+            quick = 1;
+
+        } else if (strcmp(argv[i], "-r") == 0) {
+            recover = 1;
+
+        } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
+            rec_path = argv[++i];
+
+        } else {
+            fprintf(stderr, "usage: bench_core [-q] [-s FILE] | -r\n");
+            return 2;
+        }
+    }
 
     if (quick) {
         target_s = 0.05;
@@ -460,7 +617,7 @@ main(int argc, char **argv)
 
     make_signature();
 
-    if (argc > 1 && strcmp(argv[1], "-r") == 0) {
+    if (recover) {
         /* section e of bench/bench.pl: the verify floor, one line */
         target_s = 0.1;
         time_calls(run_recover, NULL, 0, &med, &lo, &hi);
@@ -490,7 +647,20 @@ main(int argc, char **argv)
     b.len = 0;
     body_short_tokens(&b, 65536);
     report_jsonhash("short tokens, 64 KiB", &b);
+
+    printf("\nSSE accumulator (attest_sse_feed every line, attest_sse_hash)"
+           "\n");
+
+    b.len = 0;
+    stream_agent(&b, 500);
+    report_sse("agent-like stream", b.p, b.len);
     free(b.p);
+
+    if (rec_path != NULL) {
+        rec = read_file(rec_path, &rec_len);
+        report_sse("recorded stream", rec, rec_len);
+        free(rec);
+    }
 
     if (quick) {
         return 0;

@@ -17,7 +17,8 @@
 # --interval-ms paces the replay (event i leaves at t0 + i * interval):
 # an upstream much faster than a worker under callgrind would hand over
 # many events per read, which favours neither side evenly.  The profiles
-# stay in DIR (default build/bench/callgrind) for callgrind_annotate.
+# stay in DIR (default build/bench/callgrind) for callgrind_annotate, and
+# the recorded stream in DIR/../stream-EVENTS.sse (bench_core -s reads it).
 # Core Perl and t/lib only.
 
 use strict;
@@ -87,6 +88,8 @@ mkdir "$tmp/streams" or die "profile: $tmp/streams: $!";
         . "\n" unless ($p->{status} // 0) == 200 && $p->{complete}
                       && $p->{body} =~ /event: signature\n.*\[DONE\]\n\n\z/s;
     spew_file("$tmp/streams/s$N.sse", $p->{body});
+    # for bench_core -s (the accumulator alone on the same stream)
+    spew_file("$OUT/../stream-$N.sse", $p->{body});
 }
 
 my ($sse_pid, $sse_in, $sse_port);

@@ -306,19 +306,24 @@ attest_sse_escape(const uint8_t *p, size_t len, uint8_t *out, size_t *o)
 #ifdef ATTEST_SSE_SSE2
 
 /*
- * The 16-byte blocks of p[*i..len): each is stored into out as it
- * stands, and o advanced over its bytes up to the first one to escape,
- * which is escaped; returns the new o.  out[] has the slack for a 16-byte
- * store and an escape past ATTEST_SSE_OUT_LEN.
+ * Escapes p[*i..len) 16 bytes at a time while a block starts before stop;
+ * the caller makes sure that the 32 bytes from a block's start can be
+ * read.  Per block, two masks: '"' and '\\' (escaped as a backslash and
+ * themselves), and every other byte to escape.  The spans between quotes
+ * go out as 16-byte copies, each one's length taken from the mask, so
+ * one quote costs a few instructions with no load in the chain from one
+ * to the next; a block stops at its first other byte, which gets its
+ * escape by the call.  Returns the new o; out[] has the slack for the
+ * 16-byte copies and an escape past ATTEST_SSE_OUT_LEN.
  */
 static size_t
-attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len, size_t *i,
-    size_t o)
+attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len,
+    size_t stop, size_t *i, size_t o)
 {
-    size_t    k;
+    size_t    k, j, pos, lim;
     uint8_t  *out;
-    __m128i   v, m, lo, q, b, del;
-    unsigned  mask;
+    __m128i   v, lo, q, b, del;
+    unsigned  qb, cx;
 
     out = s->out;
     k = *i;
@@ -328,7 +333,7 @@ attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len, size_t *i,
     b = _mm_set1_epi8('\\');
     del = _mm_set1_epi8(0x7f);
 
-    while (len - k >= 16) {
+    while (k < stop) {
         if (o >= ATTEST_SSE_OUT_LEN) {
             attest_sse_md(s, out, o);
             o = 0;
@@ -336,24 +341,38 @@ attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len, size_t *i,
 
         v = _mm_loadu_si128((const __m128i *) (p + k));
 
-        /* signed: bytes above 0x7f are below 0x20 too */
-        m = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, lo),
-                                      _mm_cmpeq_epi8(v, q)),
-                         _mm_or_si128(_mm_cmpeq_epi8(v, b),
-                                      _mm_cmpeq_epi8(v, del)));
-        mask = (unsigned) _mm_movemask_epi8(m);
+        qb = (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                                       _mm_cmpeq_epi8(v, b)));
 
-        _mm_storeu_si128((__m128i *) (out + o), v);
+        /* signed: the bytes above 0x7f are below 0x20 too */
+        cx = (unsigned) _mm_movemask_epi8(_mm_or_si128(
+                                              _mm_cmplt_epi8(v, lo),
+                                              _mm_cmpeq_epi8(v, del)));
 
-        if (mask == 0) {
-            o += 16;
-            k += 16;
-            continue;
+        /* this block's bytes up to its first other byte, within len */
+        lim = cx ? (size_t) __builtin_ctz(cx) : 16;
+        lim = (lim < len - k) ? lim : len - k;
+        qb &= (1u << lim) - 1;
+
+        for (pos = 0; qb; qb &= qb - 1) {
+            j = __builtin_ctz(qb);
+            _mm_storeu_si128((__m128i *) (out + o),
+                             _mm_loadu_si128((const __m128i *) (p + k + pos)));
+            o += j - pos;
+            out[o] = '\\';
+            out[o + 1] = p[k + j];
+            o += 2;
+            pos = j + 1;
         }
 
-        o += __builtin_ctz(mask);
-        k += __builtin_ctz(mask);
-        k += attest_sse_escape(p + k, len - k, out, &o);
+        _mm_storeu_si128((__m128i *) (out + o),
+                         _mm_loadu_si128((const __m128i *) (p + k + pos)));
+        o += lim - pos;
+        k += lim;
+
+        if (k < len && (cx >> lim & 1)) {
+            k += attest_sse_escape(p + k, len - k, out, &o);
+        }
     }
 
     *i = k;
@@ -387,7 +406,22 @@ attest_sse_hash_chunk(attest_sse_t *s, const uint8_t *p, size_t len)
     i = 0;
 
 #ifdef ATTEST_SSE_SSE2
-    o = attest_sse_blocks(s, p, len, &i, o);
+    {
+        size_t   j;
+        uint8_t  tail[64];
+
+        if (len >= 32) {
+            o = attest_sse_blocks(s, p, len, len - 31, &i, o);
+        }
+
+        /* the last bytes from a copy, so that 32 bytes can be read */
+        j = len - i;
+        memset(tail, 'a', sizeof(tail));
+        memcpy(tail, p + i, j);
+        i = 0;
+        o = attest_sse_blocks(s, tail, j, j, &i, o);
+        i = len;
+    }
 #endif
 
     /* without SSE2 the whole payload, with it the last 15 bytes at most */
