@@ -18,7 +18,7 @@ use AttestConf ();
 
 my $CLI = repo() . '/build/attest-verify';
 plan skip_all => 'build/attest-verify not built (make tool)' unless -x $CLI;
-plan tests => 297;
+plan tests => 301;
 
 my $agent = AttestTest::Agent->start();
 my $info = $agent->info;
@@ -222,6 +222,22 @@ for my $case (['tamper_body', 'body_mismatch'],
     run_is('response, stream without [DONE]',
         ['response', '--signer', $SIGNER, '--headers', $h,
          '--body', spew('sse-cut.txt', $cut)],
+        1, qr/^failed: stream_truncated$/m);
+
+    # the core's verdict, as the module gives it: a second signature
+    # event is no signature at all, and a stream cut inside a line with
+    # none yet was cut, not unsigned
+    (my $twice = $r->{body})
+        =~ s/(event: signature\ndata: [^\n]*\n\n)/$1$1/ or die 'no sig';
+    run_is('response, stream with the signature event twice',
+        ['response', '--signer', $SIGNER, '--headers', $h,
+         '--body', spew('sse-twice.txt', $twice)],
+        1, qr/^failed: signature_malformed$/m);
+    (my $mid = $r->{body}) =~ s/event: signature\n.*\z//s or die 'no sig';
+    $mid =~ s/\n\n\z/\n\ndata: {"id"/;
+    run_is('response, stream cut inside a line before its signature',
+        ['response', '--signer', $SIGNER, '--headers', $h,
+         '--body', spew('sse-mid.txt', $mid)],
         1, qr/^failed: stream_truncated$/m);
 
     for my $case (['stream_tamper', 'body_mismatch'],

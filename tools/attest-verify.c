@@ -115,62 +115,32 @@ cli_is_stream(const attest_str_t *ct, const uint8_t *body, size_t len)
 }
 
 
+/*
+ * The stream's verdict is the core's (attest_sse_finish), as in the
+ * module: read up to "data: [DONE]", where the module decides too.
+ */
 static attest_reason_t
 cli_verify_stream(const uint8_t *body, size_t len,
     const attest_signer_t *signer, attest_err_t *err)
 {
-    int                  done;
-    void                *tree;
-    size_t               n, siglen;
-    uint8_t              digest[32];
-    attest_sse_t        *sse;
-    attest_text_t        text;
-    const uint8_t       *sig;
-    attest_reason_t      rc;
-    attest_sse_line_t    line;
-    attest_sig_fields_t  f;
+    size_t              n;
+    attest_sse_t       *sse;
+    attest_reason_t     rc;
+    attest_sse_line_t   line;
 
+    /* longer than any line of the body: no line is too long */
     sse = attest_sse_new(len + 1);
     if (sse == NULL) {
         return attest_fail(err, ATTEST_BODY_TOO_LARGE, "out of memory");
     }
 
-    done = 0;
-
-    while (len && !done) {
+    while (len && !attest_sse_done(sse)) {
         n = attest_sse_feed(sse, body, len, &line);
         body += n;
         len -= n;
-
-        if (line.type == ATTEST_SSE_DONE) {
-            done = 1;
-        }
     }
 
-    sig = attest_sse_signature(sse, &siglen);
-
-    if (sig == NULL) {
-        attest_sse_free(sse);
-        return attest_fail(err, ATTEST_STREAM_UNSIGNED,
-                           "no signature event in the stream");
-    }
-
-    rc = attest_sig_json_parse(sig, siglen, &f, &tree, err);
-
-    if (rc == ATTEST_OK) {
-        rc = attest_sig_verify(&f, signer, &text, err);
-        attest_sig_json_free(tree);
-    }
-
-    if (rc == ATTEST_OK) {
-        attest_sse_hash(sse, digest);
-        rc = attest_sig_check_body(&text, digest, err);
-    }
-
-    if (rc == ATTEST_OK && !done) {
-        rc = attest_fail(err, ATTEST_STREAM_TRUNCATED,
-                         "the stream has no data: [DONE]");
-    }
+    rc = attest_sse_finish(sse, signer, err);
 
     attest_sse_free(sse);
 
