@@ -277,6 +277,8 @@ typedef struct {
     unsigned                    sse_open:1;       /* an event was begun */
     unsigned                    sse_line_max:1;   /* the line cap is
                                                      attest_sse_line_max */
+    unsigned                    sse_strip:1;      /* attest_sse_signature
+                                                     strip */
 
     /* attest_stream_hold: what is held until the verdict */
     ngx_chain_t                *held;

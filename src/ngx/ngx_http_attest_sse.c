@@ -121,6 +121,9 @@ ngx_http_attest_sse_header(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 
     ctx->sse_hold = alcf->stream_hold;
 
+    /* looked up once here rather than for every line */
+    ctx->sse_strip = (alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP);
+
     ctx->state = NGX_HTTP_ATTEST_STATE_STREAM;
     ctx->header_sent = 1;
 
@@ -613,10 +616,7 @@ static ngx_int_t
 ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
     ngx_http_attest_sse_out_t *o, attest_sse_line_t *line)
 {
-    ngx_uint_t                   drop;
-    ngx_http_attest_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_attest_module);
+    ngx_uint_t  drop;
 
     if (line->spoof) {
         /* the only verdict comment a client sees is ours */
@@ -633,7 +633,7 @@ ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (attest_sse_done(ctx->sse) && ctx->sse_verdict_sent) {
+    if (ctx->sse_verdict_sent && attest_sse_done(ctx->sse)) {
         /* after [DONE] and its verdict only the blank line ending it goes */
         if (line->type == ATTEST_SSE_BLANK && !ctx->sse_tail_sent) {
             ctx->sse_tail_sent = 1;
@@ -665,7 +665,7 @@ ngx_http_attest_sse_line(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx,
         }
     }
 
-    drop = line->in_sig && alcf->sse_signature == NGX_HTTP_ATTEST_SSE_STRIP;
+    drop = line->in_sig && ctx->sse_strip;
 
     if (line->type == ATTEST_SSE_DONE) {
         if (ngx_http_attest_sse_end(r, ctx, o) != NGX_OK) {
