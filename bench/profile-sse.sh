@@ -5,6 +5,7 @@
 # with callgrind_annotate FILE.
 #
 #   bench/profile-sse.sh [--events 500] [--streams 4] [--interval-ms 1]
+#                        [--cpu]   (worker CPU ns instead, no valgrind)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ if [ ! -f "$BUILD/ngx_http_attest_module.so" ]; then
     exit 1
 fi
 
-if ! command -v valgrind >/dev/null 2>&1; then
+if ! command -v valgrind >/dev/null 2>&1 && [ "${1:-}" != --cpu ]; then
     echo "profile: valgrind not found (apt-get install valgrind)" >&2
     exit 2
 fi

@@ -12,7 +12,10 @@
 # module's cost per event.
 #
 #   perl bench/profile_sse.pl --loadgen build/bench/loadgen
-#       [--events 500] [--streams 4] [--interval-ms 1] [--out DIR]
+#       [--events 500] [--streams 4] [--interval-ms 1] [--out DIR] [--cpu]
+#
+# --cpu: no valgrind; the same runs, measured in the worker's CPU time
+# (/proc/PID/schedstat, nanoseconds) instead of instructions.
 #
 # --interval-ms paces the replay (event i leaves at t0 + i * interval):
 # an upstream much faster than a worker under callgrind would hand over
@@ -34,9 +37,9 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 my %o = (events => 500, streams => 4, 'interval-ms' => 1,
-         out => "$Bin/../build/bench/callgrind", loadgen => undef);
+         out => "$Bin/../build/bench/callgrind", loadgen => undef, cpu => 0);
 GetOptions(\%o, 'events=i', 'streams=i', 'interval-ms=f', 'out=s',
-           'loadgen=s')
+           'loadgen=s', 'cpu')
     or die "usage: see the head of $0\n";
 my $LOADGEN = $o{loadgen} or die "profile: --loadgen is required\n";
 -x $LOADGEN or die "profile: $LOADGEN is not executable\n";
@@ -52,6 +55,7 @@ unlink glob "$OUT/callgrind.out.*";
 {
     no warnings 'redefine';
     *AttestTest::Nginx::valgrind = sub {
+        return () if $o{cpu};
         return ('valgrind', '--tool=callgrind', '--quiet',
                 "--callgrind-out-file=$OUT/callgrind.out.%p",
                 "--log-file=$OUT/valgrind-%p.log");
@@ -122,7 +126,7 @@ END {
 my $gpu_root = $agent->gpu_root;
 my $cpu_root = $agent->cpu_root;
 
-$ENV{ATTEST_VALGRIND} = $OUT;
+$ENV{ATTEST_VALGRIND} = $OUT unless $o{cpu};
 my $HTTP = <<"EOF";
 attest_zone zone=ionet:1m;
 upstream agent  { server 127.0.0.1:$ap; keepalive 4; }
@@ -204,10 +208,13 @@ sub run {
     die "profile: no worker\n" unless $worker;
     stream($port, "/sse/s$N");
     stream($port, "/sse-plain/s$N");
+    my $cpu0 = cpu_ns($worker);
     if ($path) {
         stream($port, $path) for 1 .. $o{streams};
     }
+    my $cpu = cpu_ns($worker) - $cpu0;
     $ngx->stop;
+    return {ir => $cpu, file => "worker $worker, CPU ns"} if $o{cpu};
     my $file = "$OUT/callgrind.out.$worker";
     my $ir;
     my $end = time + 120;
@@ -216,6 +223,28 @@ sub run {
         sleep 0.2;
     }
     return {ir => $ir, file => $file};
+}
+
+# time the worker has spent on a CPU, in nanoseconds
+sub cpu_ns {
+    my ($pid) = @_;
+    my ($ns) = slurp("/proc/$pid/schedstat") =~ /^(\d+)/
+        or die "profile: no /proc/$pid/schedstat\n";
+    return $ns;
+}
+
+if ($o{cpu}) {
+    # the streams alone count: no warm-up run needed
+    my %t = (plain => run("/sse-plain/s$N"), module => run("/sse/s$N"));
+    my $ev = $o{streams} * $N;
+    printf "worker CPU time, 1 worker: %d streams of %d events per "
+         . "location, replayed %s ms apart\n", $o{streams}, $N,
+           $o{'interval-ms'};
+    printf "  %-7s %8.0f ns per event\n", $_, $t{$_}{ir} / $ev
+        for qw(plain module);
+    printf "  module minus plain: %.0f ns per event\n",
+           ($t{module}{ir} - $t{plain}{ir}) / $ev;
+    exit 0;
 }
 
 my %ir;

@@ -35,8 +35,13 @@
 
 /* staged output; flushed once past ATTEST_SSE_OUT_LEN */
 #define ATTEST_SSE_OUT_LEN     4096
-/* room past ATTEST_SSE_OUT_LEN: a 16-byte store, then a 12-byte escape */
-#define ATTEST_SSE_OUT_SLACK   64
+/*
+ * room past ATTEST_SSE_OUT_LEN: a block's output (64 quotes, 128 bytes),
+ * a 16-byte copy's overrun, then a 12-byte escape
+ */
+#define ATTEST_SSE_OUT_SLACK   160
+/* the bytes attest_sse_blocks() reads from where a block starts */
+#define ATTEST_SSE_READ        80
 /* a span this long goes to OpenSSL directly rather than through out[] */
 #define ATTEST_SSE_DIRECT      256
 
@@ -305,25 +310,35 @@ attest_sse_escape(const uint8_t *p, size_t len, uint8_t *out, size_t *o)
 
 #ifdef ATTEST_SSE_SSE2
 
+/* bits 16 * n .. 16 * n + 15 of a block's mask from the compare m */
+#define ATTEST_SSE_MASK(m, n)                                                 \
+    ((uint64_t) (uint16_t) _mm_movemask_epi8(m) << (16 * (n)))
+
+/* 16 bytes from p to out, unaligned */
+#define ATTEST_SSE_COPY16(out, p)                                             \
+    _mm_storeu_si128((__m128i *) (out),                                       \
+                     _mm_loadu_si128((const __m128i *) (p)))
+
+
 /*
- * Escapes p[*i..len) 16 bytes at a time while a block starts before stop;
- * the caller makes sure that the 32 bytes from a block's start can be
- * read.  Per block, two masks: '"' and '\\' (escaped as a backslash and
- * themselves), and every other byte to escape.  The spans between quotes
- * go out as 16-byte copies, each one's length taken from the mask, so
- * one quote costs a few instructions with no load in the chain from one
- * to the next; a block stops at its first other byte, which gets its
- * escape by the call.  Returns the new o; out[] has the slack for the
- * 16-byte copies and an escape past ATTEST_SSE_OUT_LEN.
+ * Escapes p[*i..len) 64 bytes at a time while a block starts before stop;
+ * the caller makes sure that ATTEST_SSE_READ bytes from a block's start
+ * can be read.  Per block, two 64-bit masks: '"' and '\\' (escaped as a
+ * backslash and themselves), and every other byte to escape.  The spans
+ * between quotes go out as 16-byte copies, their lengths taken from the
+ * mask, so a quote costs a few instructions with no load in the chain
+ * from one to the next; a block stops at its first other byte, which
+ * gets its escape by the call.  Returns the new o; out[] has the slack
+ * for a block's output and the copies' overrun past ATTEST_SSE_OUT_LEN.
  */
 static size_t
 attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len,
     size_t stop, size_t *i, size_t o)
 {
-    size_t    k, j, pos, lim;
+    size_t    k, j, n, pos, lim;
     uint8_t  *out;
+    uint64_t  qb, cx;
     __m128i   v, lo, q, b, del;
-    unsigned  qb, cx;
 
     out = s->out;
     k = *i;
@@ -339,25 +354,31 @@ attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len,
             o = 0;
         }
 
-        v = _mm_loadu_si128((const __m128i *) (p + k));
+        qb = 0;
+        cx = 0;
 
-        qb = (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q),
-                                                       _mm_cmpeq_epi8(v, b)));
-
-        /* signed: the bytes above 0x7f are below 0x20 too */
-        cx = (unsigned) _mm_movemask_epi8(_mm_or_si128(
-                                              _mm_cmplt_epi8(v, lo),
-                                              _mm_cmpeq_epi8(v, del)));
+        for (n = 0; n < 4; n++) {
+            v = _mm_loadu_si128((const __m128i *) (p + k + 16 * n));
+            qb |= ATTEST_SSE_MASK(_mm_or_si128(_mm_cmpeq_epi8(v, q),
+                                               _mm_cmpeq_epi8(v, b)), n);
+            /* signed: the bytes above 0x7f are below 0x20 too */
+            cx |= ATTEST_SSE_MASK(_mm_or_si128(_mm_cmplt_epi8(v, lo),
+                                               _mm_cmpeq_epi8(v, del)), n);
+        }
 
         /* this block's bytes up to its first other byte, within len */
-        lim = cx ? (size_t) __builtin_ctz(cx) : 16;
+        lim = cx ? (size_t) __builtin_ctzll(cx) : 64;
         lim = (lim < len - k) ? lim : len - k;
-        qb &= (1u << lim) - 1;
+        qb &= (lim < 64) ? ((uint64_t) 1 << lim) - 1 : ~(uint64_t) 0;
 
         for (pos = 0; qb; qb &= qb - 1) {
-            j = __builtin_ctz(qb);
-            _mm_storeu_si128((__m128i *) (out + o),
-                             _mm_loadu_si128((const __m128i *) (p + k + pos)));
+            j = __builtin_ctzll(qb);
+
+            for ( /* void */ ; j - pos > 16; pos += 16, o += 16) {
+                ATTEST_SSE_COPY16(out + o, p + k + pos);
+            }
+
+            ATTEST_SSE_COPY16(out + o, p + k + pos);
             o += j - pos;
             out[o] = '\\';
             out[o + 1] = p[k + j];
@@ -365,12 +386,15 @@ attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len,
             pos = j + 1;
         }
 
-        _mm_storeu_si128((__m128i *) (out + o),
-                         _mm_loadu_si128((const __m128i *) (p + k + pos)));
+        for ( /* void */ ; lim - pos > 16; pos += 16, o += 16) {
+            ATTEST_SSE_COPY16(out + o, p + k + pos);
+        }
+
+        ATTEST_SSE_COPY16(out + o, p + k + pos);
         o += lim - pos;
         k += lim;
 
-        if (k < len && (cx >> lim & 1)) {
+        if (lim < 64 && k < len && (cx >> lim & 1)) {
             k += attest_sse_escape(p + k, len - k, out, &o);
         }
     }
@@ -408,13 +432,14 @@ attest_sse_hash_chunk(attest_sse_t *s, const uint8_t *p, size_t len)
 #ifdef ATTEST_SSE_SSE2
     {
         size_t   j;
-        uint8_t  tail[64];
+        uint8_t  tail[2 * ATTEST_SSE_READ];
 
-        if (len >= 32) {
-            o = attest_sse_blocks(s, p, len, len - 31, &i, o);
+        if (len >= ATTEST_SSE_READ) {
+            o = attest_sse_blocks(s, p, len, len - ATTEST_SSE_READ + 1, &i,
+                                  o);
         }
 
-        /* the last bytes from a copy, so that 32 bytes can be read */
+        /* the last bytes from a copy that ATTEST_SSE_READ bytes pad */
         j = len - i;
         memset(tail, 'a', sizeof(tail));
         memcpy(tail, p + i, j);
