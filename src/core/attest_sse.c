@@ -314,6 +314,15 @@ attest_sse_escape(const uint8_t *p, size_t len, uint8_t *out, size_t *o)
 #define ATTEST_SSE_MASK(m, n)                                                 \
     ((uint64_t) (uint16_t) _mm_movemask_epi8(m) << (16 * (n)))
 
+/* the masks of the 16 bytes at p + k + 16 * n, into qb and cx */
+#define ATTEST_SSE_CLASSIFY(n)                                                \
+    v = _mm_loadu_si128((const __m128i *) (p + k + 16 * (n)));                \
+    qb |= ATTEST_SSE_MASK(_mm_or_si128(_mm_cmpeq_epi8(v, q),                  \
+                                       _mm_cmpeq_epi8(v, b)), n);             \
+    /* signed: the bytes above 0x7f are below 0x20 too */                     \
+    cx |= ATTEST_SSE_MASK(_mm_or_si128(_mm_cmplt_epi8(v, lo),                 \
+                                       _mm_cmpeq_epi8(v, del)), n)
+
 /* 16 bytes from p to out, unaligned */
 #define ATTEST_SSE_COPY16(out, p)                                             \
     _mm_storeu_si128((__m128i *) (out),                                       \
@@ -335,7 +344,7 @@ static size_t
 attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len,
     size_t stop, size_t *i, size_t o)
 {
-    size_t    k, j, n, pos, lim;
+    size_t    k, j, pos, lim;
     uint8_t  *out;
     uint64_t  qb, cx;
     __m128i   v, lo, q, b, del;
@@ -357,33 +366,36 @@ attest_sse_blocks(attest_sse_t *s, const uint8_t *p, size_t len,
         qb = 0;
         cx = 0;
 
-        for (n = 0; n < 4; n++) {
-            v = _mm_loadu_si128((const __m128i *) (p + k + 16 * n));
-            qb |= ATTEST_SSE_MASK(_mm_or_si128(_mm_cmpeq_epi8(v, q),
-                                               _mm_cmpeq_epi8(v, b)), n);
-            /* signed: the bytes above 0x7f are below 0x20 too */
-            cx |= ATTEST_SSE_MASK(_mm_or_si128(_mm_cmplt_epi8(v, lo),
-                                               _mm_cmpeq_epi8(v, del)), n);
-        }
+        /* unrolled: n is a constant in each */
+        ATTEST_SSE_CLASSIFY(0);
+        ATTEST_SSE_CLASSIFY(1);
+        ATTEST_SSE_CLASSIFY(2);
+        ATTEST_SSE_CLASSIFY(3);
 
         /* this block's bytes up to its first other byte, within len */
         lim = cx ? (size_t) __builtin_ctzll(cx) : 64;
         lim = (lim < len - k) ? lim : len - k;
         qb &= (lim < 64) ? ((uint64_t) 1 << lim) - 1 : ~(uint64_t) 0;
 
+        /*
+         * a backslash goes in before each quote, which is then the first
+         * byte of the next span
+         */
         for (pos = 0; qb; qb &= qb - 1) {
             j = __builtin_ctzll(qb);
 
-            for ( /* void */ ; j - pos > 16; pos += 16, o += 16) {
-                ATTEST_SSE_COPY16(out + o, p + k + pos);
+            if (j - pos > 16) {
+                do {
+                    ATTEST_SSE_COPY16(out + o, p + k + pos);
+                    pos += 16;
+                    o += 16;
+                } while (j - pos > 16);
             }
 
             ATTEST_SSE_COPY16(out + o, p + k + pos);
             o += j - pos;
-            out[o] = '\\';
-            out[o + 1] = p[k + j];
-            o += 2;
-            pos = j + 1;
+            out[o++] = '\\';
+            pos = j;
         }
 
         for ( /* void */ ; lim - pos > 16; pos += 16, o += 16) {
