@@ -48,7 +48,7 @@ die "profile: module not built: " . module_path() . "\n"
 
 my $OUT = $o{out};
 make_path($OUT);
-unlink glob "$OUT/callgrind.out.*";
+unlink glob "$OUT/callgrind.out.* $OUT/valgrind-*.log";
 
 # nginx (master and worker) under callgrind instead of memcheck; the
 # harness waits longer for a valgrind'ed nginx when ATTEST_VALGRIND is set
