@@ -13,15 +13,19 @@
  *   - the SSE accumulator (attest_sse_feed, every line of a 500-event
  *     stream, then attest_sse_hash): ns per event and MB/s, on a stream
  *     made like the agent's or, with -s FILE, on a recorded one
- *     (bench/profile-sse.sh leaves one in build/bench/stream-500.sse).
+ *     (bench/profile-sse.sh leaves one in build/bench/stream-500.sse);
+ *   - attest_reqhash (request binding): ns per body byte, whole (new,
+ *     update, final, free), on chat requests of three shapes (plain prose;
+ *     the prompt of bench.pl's section (d); dense escapes and non-ASCII).
  *
  * The same run then asks `openssl speed` for its SHA3-256 (assembly
  * Keccak) and SHA-256 figures on 8 KiB blocks, for comparison.  Each
  * figure is the median of RUNS timed runs; the spread is min..max.
  *
- *   build/bench/bench_core [-q] [-s FILE]
+ *   build/bench/bench_core [-q] [-s FILE] [-w DIR]
  *       -q: shorter runs, no openssl speed; -s: the SSE row on a
- *       recorded stream too
+ *       recorded stream too; -w DIR: also write the request bodies to
+ *       DIR/req-*.json (for timing the Python reference on the same bytes)
  *   build/bench/bench_core -r        only the recovery figure, one line:
  *                                    "recover_us MEDIAN MIN MAX" (for
  *                                    bench/bench.pl, section e)
@@ -41,6 +45,7 @@
 #include "attest_jsonhash.h"
 #include "attest_keccak.h"
 #include "attest_sse.h"
+#include "attest_reqhash.h"
 
 
 #define RUNS  7
@@ -232,6 +237,27 @@ report_recover(void)
     time_calls(run_recover, NULL, 0, &med, &lo, &hi);
     printf("  attest_eth_recover            %7.2f us/signature"
            "    (%.2f..%.2f)\n", med * 1e6, lo * 1e6, hi * 1e6);
+}
+
+
+static void
+run_reqhash(const uint8_t *p, size_t len, uint8_t *sink)
+{
+    uint8_t            d[32];
+    attest_reqhash_t  *r;
+
+    r = attest_reqhash_new(len);
+    if (r == NULL
+        || attest_reqhash_update(r, p, len) != ATTEST_REQ_OK
+        || attest_reqhash_final(r, d) != ATTEST_REQ_OK)
+    {
+        fprintf(stderr, "bench_core: reqhash refused a bench body: %s\n",
+                r ? attest_reqhash_error(r) : "nomem");
+        exit(1);
+    }
+
+    attest_reqhash_free(r);
+    sink[0] ^= d[0];
 }
 
 
@@ -547,6 +573,125 @@ report_jsonhash(const char *name, buf_t *b)
 }
 
 
+/*
+ * Chat requests (the client's body, json.dumps defaults) whose user
+ * message is about size bytes of text of one of three kinds:
+ *
+ *   REQ_PLAIN   ASCII prose, a "\n" escape at the end of each line: the
+ *               canonical form is the body less its spaces;
+ *   REQ_BENCH   bench.pl's section (d) prompt: a \" pair, a \n and two
+ *               \u00xx escapes every 70 bytes;
+ *   REQ_ESCAPE  dense escapes and non-ASCII: raw UTF-8 of 2, 3 and 4
+ *               bytes (json.dumps writes each as \uXXXX, the astral ones
+ *               as a surrogate pair), \uXXXX escapes in both cases, \",
+ *               \\, \/, \t, \n and \u0001-style control characters.
+ */
+enum { REQ_PLAIN, REQ_BENCH, REQ_ESCAPE };
+
+static void
+body_request(buf_t *b, size_t size, int kind)
+{
+    static const char  *words[] = {
+        "please", "summarize", "the", "following", "report", "and", "list",
+        "every", "risk", "it", "names,", "with", "a", "short", "reason",
+        "for", "each:", "GPU", "evidence", "quote", "nonce", "of", "in"
+    };
+    static const char  *esc[] = {
+        "caf\xc3\xa9 ", "na\xc3\xafve ", "\xe4\xb8\xad\xe6\x96\x87 ",
+        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e ", "\xf0\x9f\x98\x80 ",
+        "\xf0\x9f\x91\x8b\xf0\x9f\x8f\xbd ", "\\\"quoted\\\" ",
+        "C:\\\\path\\\\file ", "a\\/b ", "\\t", "\\n", "\\u0001\\u001f ",
+        "\\u00e9\\u00E8 ", "\\ud83d\\ude00 ", "\\u4e2d ", "\xd0\x9f\xd1\x80 ",
+        "x\\by\\f ", "\xe2\x82\xac" "5 "
+    };
+
+    size_t  line, end;
+
+    puts_(b, "{\"model\": \"meta-llama/Llama-3.3-70B-Instruct\", "
+          "\"messages\": [{\"role\": \"system\", \"content\": "
+          "\"You are a helpful assistant.\"}, {\"role\": \"user\", "
+          "\"content\": \"");
+
+    end = size > 160 ? size - 100 : 60;
+    line = b->len;
+
+    while (b->len < end) {
+        switch (kind) {
+
+        case REQ_PLAIN:
+            puts_(b, words[rng(sizeof(words) / sizeof(words[0]))]);
+            puts_(b, " ");
+
+            if (b->len - line > 60 + rng(40)) {
+                puts_(b, "\\n");
+                line = b->len;
+            }
+
+            break;
+
+        case REQ_BENCH:
+            puts_(b, "The quick brown fox \\\"jumps\\\" over the lazy dog.\\n"
+                  "caf\\u00e9 na\\u00efve 42 ");
+            break;
+
+        default:
+            if (rng(3) == 0) {
+                puts_(b, words[rng(sizeof(words) / sizeof(words[0]))]);
+                puts_(b, " ");
+
+            } else {
+                puts_(b, esc[rng(sizeof(esc) / sizeof(esc[0]))]);
+            }
+        }
+    }
+
+    puts_(b, "\"}], \"temperature\": 0.7, \"max_tokens\": 512, "
+          "\"top_p\": 0.95, \"stream\": false}");
+}
+
+
+static void
+report_reqhash(const char *name, buf_t *b, const char *dir, const char *file)
+{
+    char               path[512];
+    double             med, lo, hi;
+    size_t             clen;
+    uint8_t            d[32];
+    FILE              *f;
+    attest_reqhash_t  *r;
+
+    r = attest_reqhash_new(b->len);
+    if (r == NULL || attest_reqhash_update(r, b->p, b->len) != ATTEST_REQ_OK
+        || attest_reqhash_final(r, d) != ATTEST_REQ_OK)
+    {
+        fprintf(stderr, "bench_core: %s refused\n", name);
+        exit(1);
+    }
+
+    attest_reqhash_canonical(r, &clen);
+    attest_reqhash_free(r);
+
+    time_calls(run_reqhash, b->p, b->len, &med, &lo, &hi);
+
+    printf("  %-24s %7zu B -> %7zu B  %6.2f ns/B (%.2f..%.2f) %7.1f us"
+           " %5.0f MB/s\n",
+           name, b->len, clen, med * 1e9 / b->len, lo * 1e9 / b->len,
+           hi * 1e9 / b->len, med * 1e6, b->len / med / 1e6);
+
+    if (dir == NULL) {
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+
+    f = fopen(path, "wb");
+    if (f == NULL || fwrite(b->p, 1, b->len, f) != b->len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+
 /* the 8 KiB figure of `openssl speed -evp md`, in bytes per second */
 static double
 openssl_speed(const char *md)
@@ -589,11 +734,12 @@ main(int argc, char **argv)
     double       v, med, lo, hi;
     buf_t        b;
     uint8_t     *rec;
-    const char  *rec_path;
+    const char  *rec_path, *dir;
 
     quick = 0;
     recover = 0;
     rec_path = NULL;
+    dir = NULL;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-q") == 0) {
@@ -605,8 +751,12 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
             rec_path = argv[++i];
 
+        } else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+
         } else {
-            fprintf(stderr, "usage: bench_core [-q] [-s FILE] | -r\n");
+            fprintf(stderr,
+                    "usage: bench_core [-q] [-s FILE] [-w DIR] | -r\n");
             return 2;
         }
     }
@@ -654,6 +804,22 @@ main(int argc, char **argv)
     b.len = 0;
     stream_agent(&b, 500);
     report_sse("agent-like stream", b.p, b.len);
+
+    printf("\nRequest hash (attest_reqhash: new, update, final, free), "
+           "body -> canonical form\n");
+
+    b.len = 0;
+    body_request(&b, 4096, REQ_PLAIN);
+    report_reqhash("plain prose, 4 KiB", &b, dir, "req-plain4.json");
+    b.len = 0;
+    body_request(&b, 102400, REQ_PLAIN);
+    report_reqhash("plain prose, 100 KiB", &b, dir, "req-plain100.json");
+    b.len = 0;
+    body_request(&b, 102400, REQ_BENCH);
+    report_reqhash("bench (d) prompt, 100 KiB", &b, dir, "req-bench100.json");
+    b.len = 0;
+    body_request(&b, 102400, REQ_ESCAPE);
+    report_reqhash("escape-heavy, 100 KiB", &b, dir, "req-escape100.json");
     free(b.p);
 
     if (rec_path != NULL) {
