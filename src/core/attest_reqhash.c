@@ -28,6 +28,14 @@
 
 #include "attest_reqhash.h"
 
+/* -DATTEST_REQHASH_PORTABLE builds (and tests) the byte loop only */
+#if defined(__SSE2__) && !defined(ATTEST_REQHASH_PORTABLE)
+#include <emmintrin.h>
+#define REQ_SSE2  1
+#else
+#define REQ_SSE2  0
+#endif
+
 
 /* Python's sys.get_int_max_str_digits() default */
 #define REQ_INT_MAX_DIGITS  4300
@@ -57,6 +65,7 @@ struct attest_reqhash_s {
     size_t         mem_cap;
 
     size_t         pos;
+    size_t         grow;       /* what ensure_ascii adds to raw UTF-8 */
     attest_req_err_t  err;
     unsigned       done:1;
     unsigned       stream:1;
@@ -114,10 +123,16 @@ req_reserve(req_buf_t *b, size_t more)
         return -1;
     }
 
-    cap = b->cap ? b->cap : 256;
+    /* the first allocation is what is asked for: the body, the arena */
+    if (b->cap == 0) {
+        cap = more > 256 ? more : 256;
 
-    while (cap - b->len < more) {
-        cap *= 2;
+    } else {
+        cap = b->cap;
+
+        while (cap - b->len < more) {
+            cap *= 2;
+        }
     }
 
     p = realloc(b->p, cap);
@@ -199,6 +214,50 @@ attest_reqhash_new(size_t max_body)
 
 
 void
+attest_reqhash_reset(attest_reqhash_t *r, size_t max_body, size_t keep)
+{
+    req_buf_t      in, out, tmp;
+    req_member_t  *mem;
+    size_t         mem_cap;
+
+    /* the body's buffer holds the canonical form after a final */
+    in = r->in.p ? r->in : r->canon;
+    out = r->out;
+    tmp = r->tmp;
+    mem = r->mem;
+    mem_cap = r->mem_cap;
+
+    if (r->in.p && r->canon.p) {
+        free(r->canon.p);
+    }
+
+    if (in.cap + out.cap + tmp.cap + mem_cap * sizeof(req_member_t) > keep) {
+        free(in.p);
+        free(out.p);
+        free(tmp.p);
+        free(mem);
+        memset(&in, 0, sizeof(req_buf_t));
+        out = in;
+        tmp = in;
+        mem = NULL;
+        mem_cap = 0;
+    }
+
+    memset(r, 0, sizeof(attest_reqhash_t));
+
+    r->max = max_body;
+    r->in = in;
+    r->in.len = 0;
+    r->out = out;
+    r->out.len = 0;
+    r->tmp = tmp;
+    r->tmp.len = 0;
+    r->mem = mem;
+    r->mem_cap = mem_cap;
+}
+
+
+void
 attest_reqhash_free(attest_reqhash_t *r)
 {
     if (r == NULL) {
@@ -214,15 +273,42 @@ attest_reqhash_free(attest_reqhash_t *r)
 }
 
 
+uint8_t *
+attest_reqhash_space(attest_reqhash_t *r, size_t len)
+{
+    if (r->err != ATTEST_REQ_OK) {
+        return NULL;
+    }
+
+    if (r->done) {
+        req_fail(r, ATTEST_REQ_STATE, "update after final");
+        return NULL;
+    }
+
+    if (len > r->max - r->in.len) {
+        req_fail(r, ATTEST_REQ_TOO_LARGE, "body over %zu bytes", r->max);
+        return NULL;
+    }
+
+    /* never NULL on success, even for nothing */
+    if (req_reserve(&r->in, len ? len : 1) != 0) {
+        req_nomem(r);
+        return NULL;
+    }
+
+    return r->in.p + r->in.len;
+}
+
+
 attest_req_err_t
-attest_reqhash_update(attest_reqhash_t *r, const uint8_t *p, size_t len)
+attest_reqhash_commit(attest_reqhash_t *r, size_t len)
 {
     if (r->err != ATTEST_REQ_OK) {
         return r->err;
     }
 
-    if (r->done) {
-        return req_fail(r, ATTEST_REQ_STATE, "update after final");
+    if (r->done || len > r->in.cap - r->in.len) {
+        return req_fail(r, ATTEST_REQ_STATE, "commit beyond the space");
     }
 
     if (len > r->max - r->in.len) {
@@ -230,11 +316,27 @@ attest_reqhash_update(attest_reqhash_t *r, const uint8_t *p, size_t len)
                         "body over %zu bytes", r->max);
     }
 
-    if (req_put(&r->in, p, len) != 0) {
-        return req_nomem(r);
-    }
+    r->in.len += len;
 
     return ATTEST_REQ_OK;
+}
+
+
+attest_req_err_t
+attest_reqhash_update(attest_reqhash_t *r, const uint8_t *p, size_t len)
+{
+    uint8_t  *d;
+
+    d = attest_reqhash_space(r, len);
+    if (d == NULL) {
+        return r->err;
+    }
+
+    if (len) {
+        memcpy(d, p, len);
+    }
+
+    return attest_reqhash_commit(r, len);
 }
 
 
@@ -249,6 +351,7 @@ req_check_encoding(attest_reqhash_t *r)
     const uint8_t  *p = r->in.p;
     size_t          i, n = r->in.len;
     uint32_t        c;
+    uint64_t        w0, w1;
     int             k;
 
     if ((n >= 2 && ((p[0] == 0xff && p[1] == 0xfe)
@@ -267,6 +370,22 @@ req_check_encoding(attest_reqhash_t *r)
     }
 
     for (i = r->pos; i < n; ) {
+        /* ASCII 16 bytes at a time */
+        while (n - i >= 16) {
+            memcpy(&w0, p + i, 8);
+            memcpy(&w1, p + i + 8, 8);
+
+            if ((w0 | w1) & 0x8080808080808080ULL) {
+                break;
+            }
+
+            i += 16;
+        }
+
+        if (i >= n) {
+            break;
+        }
+
         c = p[i];
 
         if (c < 0x80) {
@@ -312,6 +431,8 @@ req_check_encoding(attest_reqhash_t *r)
                             i);
         }
 
+        /* json.dumps writes it as one or two \uXXXX: 6 or 12 bytes */
+        r->grow += k == 3 ? 8 : 5 - k;
         i += k + 1;
     }
 
@@ -335,39 +456,60 @@ req_ws(attest_reqhash_t *r)
 
 
 /*
- * one UTF-16 code unit as json.dumps(ensure_ascii=True) writes it (upper:
- * the hex in uppercase, the mark of a lone surrogate in a key)
+ * How json.dumps(ensure_ascii=True) writes an ASCII character: 0 as is,
+ * else the letter of its two-character escape, or 'u' for \u00XX.  The
+ * strings are scanned for runs of the characters written as is (printable
+ * ASCII but '"' and '\'), 16 bytes at a time where SSE2 is there.
  */
-static int
-req_put_unit(req_buf_t *b, uint32_t u, int upper)
+static const uint8_t  req_esc[128] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    0, 0, '"', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\\', 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'u'
+};
+
+/* the largest output of one step of req_string's escape loop */
+#define REQ_UNIT_MAX  12
+
+
+/*
+ * one UTF-16 code unit as json.dumps(ensure_ascii=True) writes it, at o,
+ * which has room for 6 bytes (upper: the hex in uppercase, the mark of a
+ * lone surrogate in a key); returns the end
+ */
+static inline uint8_t *
+req_put_unit(uint8_t *o, uint32_t u, int upper)
 {
     const char  *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    uint8_t      e[6];
 
-    if (u >= 0x20 && u < 0x7f && u != '"' && u != '\\') {
-        e[0] = (uint8_t) u;
-        return req_put(b, e, 1);
+    if (u < 0x80) {
+        if (req_esc[u] == 0) {
+            *o = (uint8_t) u;
+            return o + 1;
+        }
+
+        o[0] = '\\';
+        o[1] = req_esc[u];
+
+        if (req_esc[u] != 'u') {
+            return o + 2;
+        }
     }
 
-    e[0] = '\\';
+    o[0] = '\\';
+    o[1] = 'u';
+    o[2] = hex[(u >> 12) & 0xf];
+    o[3] = hex[(u >> 8) & 0xf];
+    o[4] = hex[(u >> 4) & 0xf];
+    o[5] = hex[u & 0xf];
 
-    switch (u) {
-    case '"':  e[1] = '"';  return req_put(b, e, 2);
-    case '\\': e[1] = '\\'; return req_put(b, e, 2);
-    case '\n': e[1] = 'n';  return req_put(b, e, 2);
-    case '\r': e[1] = 'r';  return req_put(b, e, 2);
-    case '\t': e[1] = 't';  return req_put(b, e, 2);
-    case '\b': e[1] = 'b';  return req_put(b, e, 2);
-    case '\f': e[1] = 'f';  return req_put(b, e, 2);
-    }
-
-    e[1] = 'u';
-    e[2] = hex[(u >> 12) & 0xf];
-    e[3] = hex[(u >> 8) & 0xf];
-    e[4] = hex[(u >> 4) & 0xf];
-    e[5] = hex[u & 0xf];
-
-    return req_put(b, e, 6);
+    return o + 6;
 }
 
 
@@ -397,6 +539,154 @@ req_hex4(const uint8_t *p, uint32_t *u)
 
 
 /*
+ * copies the run at p[0..n) of characters written as is to o, and
+ * returns its length; o has room for the whole of n plus 16 bytes (the
+ * SSE2 loop stores 16 bytes at a time, past the run's end)
+ */
+static inline size_t
+req_copy_run(const uint8_t *p, size_t n, uint8_t *o)
+{
+    size_t  i = 0;
+
+#if REQ_SSE2
+    __m128i   x, m;
+    unsigned  bits;
+
+    const __m128i  sp = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"'),
+                   bs = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
+
+    for ( ; n - i >= 16; i += 16) {
+        x = _mm_loadu_si128((const __m128i *) (p + i));
+        _mm_storeu_si128((__m128i *) (o + i), x);
+
+        /* signed: bytes from 0x80 up are below 0x20 too */
+        m = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, sp),
+                                      _mm_cmpeq_epi8(x, q)),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, bs),
+                                      _mm_cmpeq_epi8(x, del)));
+        bits = (unsigned) _mm_movemask_epi8(m);
+
+        if (bits) {
+            return i + (size_t) __builtin_ctz(bits);
+        }
+    }
+#endif
+
+    for ( ; i < n && p[i] < 0x80 && req_esc[p[i]] == 0; i++) {
+        o[i] = p[i];
+    }
+
+    return i;
+}
+
+
+/*
+ * makes room in the arena for what is left of the body (a run of it is
+ * copied as is) plus extra bytes
+ */
+static inline int
+req_room(attest_reqhash_t *r, size_t pos, size_t extra)
+{
+    return req_reserve(&r->out, r->in.len - pos + extra);
+}
+
+
+/*
+ * one escape at p[0..n) (its backslash), decoded and written again at o
+ * (room for REQ_UNIT_MAX bytes); *used: the input it took.  Returns the
+ * end of the output, or NULL with *used 0: not a valid escape, or 1: an
+ * invalid \uXXXX.
+ */
+static uint8_t *
+req_escape(const uint8_t *p, size_t n, uint8_t *o, int key, size_t *used)
+{
+    uint32_t  c, lo;
+
+    if (n < 2) {
+        *used = 0;
+        return NULL;
+    }
+
+    switch (p[1]) {
+    case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
+        /* decoded and escaped again the same way */
+        o[0] = '\\';
+        o[1] = p[1];
+        *used = 2;
+        return o + 2;
+
+    case '/':
+        *o = '/';
+        *used = 2;
+        return o + 1;
+
+    case 'u':
+        break;
+
+    default:
+        *used = 0;
+        return NULL;
+    }
+
+    if (n < 6 || req_hex4(p + 2, &c) != 0) {
+        *used = 1;
+        return NULL;
+    }
+
+    *used = 6;
+
+    if (c < 0xd800 || c > 0xdfff) {
+        return req_put_unit(o, c, 0);
+    }
+
+    if (c <= 0xdbff && n >= 12 && p[6] == '\\' && p[7] == 'u'
+        && req_hex4(p + 8, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff)
+    {
+        /* a pair json.loads joins into one character */
+        *used = 12;
+        o = req_put_unit(o, c, 0);
+        return req_put_unit(o, lo, 0);
+    }
+
+    return req_put_unit(o, c, key);
+}
+
+
+/*
+ * one character of valid UTF-8 (checked before parsing) at p, written at
+ * o (room for REQ_UNIT_MAX bytes) as its UTF-16 units; *used: its length
+ */
+static inline uint8_t *
+req_utf8(const uint8_t *p, uint8_t *o, int key, size_t *used)
+{
+    uint32_t  c = p[0];
+
+    if (c < 0xe0) {
+        c = ((c & 0x1f) << 6) | (p[1] & 0x3f);
+        *used = 2;
+        return req_put_unit(o, c, 0);
+    }
+
+    if (c < 0xf0) {
+        c = ((c & 0x0f) << 12) | ((p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+        *used = 3;
+
+        /* surrogatepass: an encoded surrogate stays alone */
+        return req_put_unit(o, c, key && c >= 0xd800 && c <= 0xdfff);
+    }
+
+    c = ((c & 0x07) << 18) | ((p[1] & 0x3f) << 12) | ((p[2] & 0x3f) << 6)
+        | (p[3] & 0x3f);
+    c -= 0x10000;
+    *used = 4;
+
+    o = req_put_unit(o, 0xd800 + (c >> 10), 0);
+
+    return req_put_unit(o, 0xdc00 + (c & 0x3ff), 0);
+}
+
+
+/*
  * a string at r->pos (its quote), decoded and re-escaped.  Escaped
  * surrogate pairs, raw astral characters and lone surrogates all come out
  * as their UTF-16 units, as Python prints the decoded string.
@@ -406,132 +696,82 @@ req_hex4(const uint8_t *p, uint32_t *u)
  * json.loads joins) is written with uppercase hex: keys then compare as
  * Python's do ("\ud83d\udc4b" escaped is not the same key as the two
  * surrogates encoded raw), and a lone surrogate is seen in a top-level
- * name.  req_lower_keys() restores the output form.
+ * name.  req_key_lone() restores the output form.
+ *
+ * The arena keeps room for the rest of the body plus 16 bytes, so that a
+ * run copied as is needs no check; an escape or a non-ASCII character
+ * (which may write more than it reads) checks for REQ_UNIT_MAX more.
  */
 static attest_req_err_t
 req_string(attest_reqhash_t *r, int key)
 {
     const uint8_t  *p = r->in.p;
-    size_t          n = r->in.len, start;
-    uint32_t        c, lo;
-    int             k, lone;
+    size_t          n = r->in.len, pos = r->pos + 1, used;
+    uint8_t        *o;
 
-    r->pos++;
-
-    if (req_put(&r->out, "\"", 1) != 0) {
+    if (req_room(r, pos, 16 + 1) != 0) {
         return req_nomem(r);
     }
 
+    o = r->out.p + r->out.len;
+    *o++ = '"';
+
     for ( ;; ) {
-        /* the plain run at once */
-        start = r->pos;
+        used = req_copy_run(p + pos, n - pos, o);
+        pos += used;
+        o += used;
 
-        while (r->pos < n && p[r->pos] >= 0x20 && p[r->pos] < 0x7f
-               && p[r->pos] != '"' && p[r->pos] != '\\')
-        {
-            r->pos++;
-        }
-
-        if (req_put(&r->out, p + start, r->pos - start) != 0) {
-            return req_nomem(r);
-        }
-
-        if (r->pos >= n) {
+        if (pos >= n) {
+            r->pos = pos;
             return req_syntax(r, "unterminated string");
         }
 
-        c = p[r->pos];
-        lone = 0;
-
-        if (c == '"') {
-            r->pos++;
+        if (p[pos] == '"') {
             break;
         }
 
-        if (c < 0x20) {
+        if (p[pos] < 0x20) {
+            r->pos = pos;
             return req_syntax(r, "invalid control character");
         }
 
-        if (c == '\\') {
-            if (n - r->pos < 2) {
-                return req_syntax(r, "unterminated string");
+        if ((size_t) (r->out.p + r->out.cap - o)
+            < n - pos + 16 + REQ_UNIT_MAX)
+        {
+            r->out.len = o - r->out.p;
+
+            if (req_room(r, pos, 16 + REQ_UNIT_MAX) != 0) {
+                return req_nomem(r);
             }
 
-            switch (p[r->pos + 1]) {
-            case '"':  c = '"'; break;
-            case '\\': c = '\\'; break;
-            case '/':  c = '/'; break;
-            case 'b':  c = '\b'; break;
-            case 'f':  c = '\f'; break;
-            case 'n':  c = '\n'; break;
-            case 'r':  c = '\r'; break;
-            case 't':  c = '\t'; break;
-            case 'u':
-                if (n - r->pos < 6 || req_hex4(p + r->pos + 2, &c) != 0) {
-                    return req_syntax(r, "invalid \\uXXXX escape");
-                }
+            o = r->out.p + r->out.len;
+        }
 
-                r->pos += 4;
+        if (p[pos] == '\\') {
+            o = req_escape(p + pos, n - pos, o, key, &used);
 
-                if (c >= 0xd800 && c <= 0xdbff && n - r->pos >= 8
-                    && p[r->pos + 2] == '\\' && p[r->pos + 3] == 'u'
-                    && req_hex4(p + r->pos + 4, &lo) == 0
-                    && lo >= 0xdc00 && lo <= 0xdfff)
-                {
-                    /* a pair json.loads joins into one character */
-                    if (req_put_unit(&r->out, c, 0) != 0) {
-                        return req_nomem(r);
-                    }
-
-                    c = lo;
-                    r->pos += 6;
-                    break;
-                }
-
-                lone = (c >= 0xd800 && c <= 0xdfff);
-                break;
-            default:
-                return req_syntax(r, "invalid escape");
+            if (o == NULL) {
+                r->pos = pos;
+                return used ? req_syntax(r, "invalid \\uXXXX escape")
+                            : n - pos < 2
+                              ? req_syntax(r, "unterminated string")
+                              : req_syntax(r, "invalid escape");
             }
 
-            r->pos += 2;
-
-        } else if (c == 0x7f) {
-            r->pos++;
+        } else if (p[pos] == 0x7f) {
+            o = req_put_unit(o, 0x7f, 0);
+            used = 1;
 
         } else {
-            /* valid UTF-8, checked before parsing */
-            k = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-            c &= k == 3 ? 0x07 : k == 2 ? 0x0f : 0x1f;
-
-            for (int j = 1; j <= k; j++) {
-                c = (c << 6) | (p[r->pos + j] & 0x3f);
-            }
-
-            r->pos += k + 1;
-
-            /* surrogatepass: an encoded surrogate stays alone */
-            lone = (c >= 0xd800 && c <= 0xdfff);
-
-            if (c >= 0x10000) {
-                c -= 0x10000;
-
-                if (req_put_unit(&r->out, 0xd800 + (c >> 10), 0) != 0) {
-                    return req_nomem(r);
-                }
-
-                c = 0xdc00 + (c & 0x3ff);
-            }
+            o = req_utf8(p + pos, o, key, &used);
         }
 
-        if (req_put_unit(&r->out, c, key && lone) != 0) {
-            return req_nomem(r);
-        }
+        pos += used;
     }
 
-    if (req_put(&r->out, "\"", 1) != 0) {
-        return req_nomem(r);
-    }
+    *o++ = '"';
+    r->out.len = o - r->out.p;
+    r->pos = pos + 1;
 
     return ATTEST_REQ_OK;
 }
@@ -1821,8 +2061,13 @@ req_parse(attest_reqhash_t *r)
         return r->err;
     }
 
-    /* the canonical form is about the body's size: one allocation */
-    if (req_reserve(&r->out, r->in.len + r->in.len / 8 + 64) != 0) {
+    /*
+     * the canonical form is about the body's size plus the \uXXXX that
+     * replace its UTF-8: one allocation
+     */
+    if (req_reserve(&r->out, r->in.len + r->grow + r->in.len / 8 + 64)
+        != 0)
+    {
         return req_nomem(r);
     }
 
@@ -1850,6 +2095,19 @@ req_parse(attest_reqhash_t *r)
         r->nmem = 0;
         return req_fail(r, ATTEST_REQ_NOT_OBJECT, "not a JSON object");
     }
+
+    /*
+     * the body is read: its buffer takes the canonical form (about the
+     * arena's size), one allocation less
+     */
+    if (r->in.cap < r->out.len + 64) {
+        free(r->in.p);
+        memset(&r->in, 0, sizeof(req_buf_t));
+    }
+
+    r->canon = r->in;
+    r->canon.len = 0;
+    memset(&r->in, 0, sizeof(req_buf_t));
 
     return req_top(r, r->mem, r->nmem);
 }
@@ -1889,14 +2147,8 @@ attest_reqhash_final(attest_reqhash_t *r, uint8_t hash[32])
         uselocale(old);
     }
 
-    /* the parse's scratch is no longer needed */
-    free(r->out.p);
-    free(r->tmp.p);
-    free(r->mem);
-    memset(&r->out, 0, sizeof(req_buf_t));
-    memset(&r->tmp, 0, sizeof(req_buf_t));
-    r->mem = NULL;
-    r->nmem = r->mem_cap = 0;
+    /* the parse's scratch stays for attest_reqhash_reset() */
+    r->nmem = 0;
 
     if (r->err != ATTEST_REQ_OK) {
         return r->err;

@@ -10,7 +10,8 @@
  * chunks) and kept, up to the limit given to attest_reqhash_new(): the
  * canonical form puts declared fields first and lets a later duplicate key
  * override an earlier one, so nothing can be hashed before the end.  Memory
- * is the body plus about five times its size at most.
+ * is the body plus about five times its size at most (the body's buffer
+ * takes the canonical form once it is parsed).
  *
  * A body the agent would refuse (not JSON as json.loads reads it, not an
  * object, a typed field pydantic refuses) is refused with a named reason,
@@ -57,6 +58,15 @@ attest_req_err_t attest_reqhash_update(attest_reqhash_t *r, const uint8_t *p,
     size_t len);
 
 /*
+ * the same without a copy: room for len more bytes of the body, written
+ * there by the caller (a file read straight in), then appended with
+ * attest_reqhash_commit(r, n), n <= len.  NULL on the errors of
+ * attest_reqhash_update() (sticky, attest_reqhash_error() says which).
+ */
+uint8_t *attest_reqhash_space(attest_reqhash_t *r, size_t len);
+attest_req_err_t attest_reqhash_commit(attest_reqhash_t *r, size_t len);
+
+/*
  * canonicalizes the whole body and writes the SHA-256 of the canonical
  * form; on failure hash is zeroed and attest_reqhash_error() says why
  */
@@ -81,6 +91,14 @@ const char *attest_reqhash_error(attest_reqhash_t *r);
 
 /* the short name of an error: "syntax", "field_type" ... */
 const char *attest_reqhash_errname(attest_req_err_t err);
+
+/*
+ * makes r new again (max_body as in _new()), keeping its buffers while
+ * together they take at most keep bytes: a worker that canonicalizes each
+ * request with the same r allocates, and faults in, no memory per request
+ */
+void attest_reqhash_reset(attest_reqhash_t *r, size_t max_body,
+    size_t keep);
 
 void attest_reqhash_free(attest_reqhash_t *r);
 

@@ -44,6 +44,15 @@ rng_next(void)
 }
 
 
+/*
+ * how canon() feeds a body: bit 0: through one canonicalizer reset for
+ * each body (its buffers kept, or freed when bit 2 is set too); bit 1:
+ * written into attest_reqhash_space(), a little more asked than committed
+ */
+static int                canon_how;
+static attest_reqhash_t  *canon_shared;
+
+
 /* canonicalizes p in random pieces of at most max bytes */
 static attest_req_err_t
 canon(const uint8_t *p, size_t len, size_t max, uint8_t hash[32],
@@ -52,9 +61,24 @@ canon(const uint8_t *p, size_t len, size_t max, uint8_t hash[32],
     attest_reqhash_t  *r;
     attest_req_err_t   rc = ATTEST_REQ_OK;
     const uint8_t     *c;
+    uint8_t           *d;
     size_t             off, n;
 
-    r = attest_reqhash_new(8 << 20);
+    if (canon_how & 1) {
+        if (canon_shared == NULL) {
+            canon_shared = attest_reqhash_new(8 << 20);
+        }
+
+        r = canon_shared;
+
+        if (r != NULL) {
+            attest_reqhash_reset(r, 8 << 20, canon_how & 4 ? 0 : 1 << 20);
+        }
+
+    } else {
+        r = attest_reqhash_new(8 << 20);
+    }
+
     if (r == NULL) {
         return ATTEST_REQ_NOMEM;
     }
@@ -66,7 +90,19 @@ canon(const uint8_t *p, size_t len, size_t max, uint8_t hash[32],
             n = len - off;
         }
 
-        rc = attest_reqhash_update(r, p + off, n);
+        if (canon_how & 2) {
+            d = attest_reqhash_space(r, n + (off & 7));
+            if (d == NULL) {
+                rc = attest_reqhash_commit(r, 0);
+                break;
+            }
+
+            memcpy(d, p + off, n);
+            rc = attest_reqhash_commit(r, n);
+
+        } else {
+            rc = attest_reqhash_update(r, p + off, n);
+        }
     }
 
     if (rc == ATTEST_REQ_OK) {
@@ -89,7 +125,9 @@ canon(const uint8_t *p, size_t len, size_t max, uint8_t hash[32],
         snprintf(err, errlen, "%s", attest_reqhash_error(r));
     }
 
-    attest_reqhash_free(r);
+    if (r != canon_shared) {
+        attest_reqhash_free(r);
+    }
 
     return rc;
 }
@@ -278,7 +316,7 @@ static void
 test_api(void)
 {
     attest_reqhash_t  *r;
-    uint8_t            hash[32], want[32];
+    uint8_t            hash[32], want[32], *d;
     const uint8_t     *c;
     const char        *m;
     size_t             len;
@@ -335,6 +373,46 @@ test_api(void)
     ok(attest_reqhash_model(r, &len) == NULL, "model NULL when absent");
     is_int(attest_reqhash_stream(r), 0, "stream false by default");
     is_int(attest_reqhash_final(r, hash), ATTEST_REQ_STATE, "final twice");
+    attest_reqhash_free(r);
+
+    /* written in place, then reset and used again */
+    r = attest_reqhash_new(40);
+    d = attest_reqhash_space(r, 16);
+    ok(d != NULL, "space");
+    memcpy(d, body, 16);
+    is_int(attest_reqhash_commit(r, 10), ATTEST_REQ_OK, "commit 10 of 16");
+    d = attest_reqhash_space(r, strlen(body) - 10);
+    ok(d != NULL, "space for the rest");
+    memcpy(d, body + 10, strlen(body) - 10);
+    is_int(attest_reqhash_commit(r, strlen(body) - 10), ATTEST_REQ_OK,
+           "commit the rest");
+    is_int(attest_reqhash_final(r, hash), ATTEST_REQ_OK, "final, in place");
+    c = attest_reqhash_canonical(r, &len);
+    ok(c && len == strlen(text) && memcmp(c, text, len) == 0,
+       "canonical, in place");
+    ok(attest_reqhash_space(r, 1) == NULL, "no space after final");
+    is_int(attest_reqhash_commit(r, 0), ATTEST_REQ_STATE, "state error");
+
+    attest_reqhash_reset(r, 8, 1 << 20);
+    ok(attest_reqhash_space(r, 9) == NULL, "reset: the new limit");
+    is_int(attest_reqhash_commit(r, 0), ATTEST_REQ_TOO_LARGE,
+           "too large after reset");
+
+    attest_reqhash_reset(r, 1024, 1 << 20);
+    is_str(attest_reqhash_error(r), "ok", "reset clears the error");
+    ok(attest_reqhash_canonical(r, &len) == NULL, "reset: no canonical");
+    d = attest_reqhash_space(r, 4);
+    ok(d != NULL, "space after reset");
+    is_int(attest_reqhash_commit(r, 5000), ATTEST_REQ_STATE,
+           "commit beyond the space");
+    attest_reqhash_reset(r, 1024, 0);
+    is_int(attest_reqhash_update(r, (const uint8_t *) body, strlen(body)),
+           ATTEST_REQ_OK, "update after reset, buffers freed");
+    is_int(attest_reqhash_final(r, hash), ATTEST_REQ_OK, "final again");
+    EVP_Digest(text, strlen(text), want, &n, EVP_sha256(), NULL);
+    ok(memcmp(hash, want, 32) == 0, "same hash after reset");
+    m = attest_reqhash_model(r, &len);
+    ok(m && len == 4 && memcmp(m, "a\\\"b", 4) == 0, "model after reset");
     attest_reqhash_free(r);
 
     is_str(attest_reqhash_errname(ATTEST_REQ_FIELD_FORM), "field_form",
@@ -458,7 +536,11 @@ test_vectors(void)
         body = malloc(blen + 1);
         unhex((char *) line, blen * 2, body);
 
-        /* one piece, random pieces up to 4 KiB, or byte by byte */
+        /*
+         * one piece, random pieces up to 4 KiB, or byte by byte; copied
+         * in or written in place; one canonicalizer each or one reused
+         */
+        canon_how = (int) (count / 3 % 8);
         rc = canon(body, blen, count % 3 == 0 ? blen + 1
                                : count % 3 == 1 ? 4096 : 2,
                    hash, &text, &tlen, err, sizeof(err));
@@ -512,6 +594,10 @@ test_vectors(void)
         free(body);
         count++;
     }
+
+    canon_how = 0;
+    attest_reqhash_free(canon_shared);
+    canon_shared = NULL;
 
     ok(bad == 0, "%zu of %zu vectors checked (%zu hashes, %zu refusals), "
        "%zu wrong", checked, count, nok, checked - nok, bad);
