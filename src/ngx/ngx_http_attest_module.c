@@ -1328,12 +1328,14 @@ ngx_http_attest_init(ngx_conf_t *cf)
 
 /*
  * A worker unloads the module when it exits: the core's process-wide
- * recovery context goes first, or it would be lost with its pointer.
+ * recovery context and the worker's request canonicalizer go first, or
+ * they would be lost with their pointers.
  */
 static void
 ngx_http_attest_exit_process(ngx_cycle_t *cycle)
 {
     attest_eth_cleanup();
+    ngx_http_attest_request_exit();
 }
 
 

@@ -381,6 +381,7 @@ attest_reason_t ngx_http_attest_request_check(ngx_http_attest_ctx_t *ctx,
     const attest_text_t *text, attest_err_t *err);
 attest_reason_t ngx_http_attest_request_check_sse(
     ngx_http_attest_ctx_t *ctx, attest_err_t *err);
+void ngx_http_attest_request_exit(void);
 
 /* fetch (uses ctx, zone, request) */
 ngx_int_t ngx_http_attest_precontent_handler(ngx_http_request_t *r);

@@ -19,8 +19,15 @@
 #include "attest_sig.h"
 
 
-/* how much of a temp-file body is read at a time */
-#define NGX_HTTP_ATTEST_READ_CHUNK  (64 * 1024)
+/* how much of a temp-file body is read at a time (straight in place) */
+#define NGX_HTTP_ATTEST_READ_CHUNK  (1024 * 1024)
+
+/*
+ * a worker keeps its canonicalizer's buffers (the body, the arena) for
+ * the next request while they take at most this: no allocation, and no
+ * fresh pages to fault in, per request
+ */
+#define NGX_HTTP_ATTEST_REQHASH_KEEP  (4 * 1024 * 1024)
 
 
 static void ngx_http_attest_request_body_handler(ngx_http_request_t *r);
@@ -30,6 +37,10 @@ static ngx_int_t ngx_http_attest_request_feed(ngx_http_request_t *r,
     attest_reqhash_t *rh);
 static ngx_int_t ngx_http_attest_request_model(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx, attest_reqhash_t *rh);
+
+
+/* this worker's canonicalizer, one request at a time */
+static attest_reqhash_t  *ngx_http_attest_reqhash;
 
 
 /*
@@ -118,21 +129,27 @@ ngx_http_attest_request_hash(ngx_http_request_t *r,
     max = clcf->client_max_body_size ? (size_t) clcf->client_max_body_size
                                      : (size_t) -1;
 
-    rh = attest_reqhash_new(max);
+    rh = ngx_http_attest_reqhash;
+
     if (rh == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rh = attest_reqhash_new(max);
+        if (rh == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_attest_reqhash = rh;
+
+    } else {
+        attest_reqhash_reset(rh, max, NGX_HTTP_ATTEST_REQHASH_KEEP);
     }
 
     rc = ngx_http_attest_request_feed(r, rh);
-    if (rc != NGX_OK) {
-        attest_reqhash_free(rh);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    err = attest_reqhash_final(rh, ctx->request_hash);
+    err = rc == NGX_OK ? attest_reqhash_final(rh, ctx->request_hash)
+                       : ATTEST_REQ_NOMEM;
 
     if (err == ATTEST_REQ_NOMEM) {
-        attest_reqhash_free(rh);
+        attest_reqhash_reset(rh, 0, 0);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -143,7 +160,7 @@ ngx_http_attest_request_hash(ngx_http_request_t *r,
                       attest_reqhash_errname(err),
                       attest_reqhash_error(rh));
 
-        attest_reqhash_free(rh);
+        attest_reqhash_reset(rh, 0, NGX_HTTP_ATTEST_REQHASH_KEEP);
         return NGX_OK;
     }
 
@@ -151,7 +168,8 @@ ngx_http_attest_request_hash(ngx_http_request_t *r,
 
     rc = ngx_http_attest_request_model(r, ctx, rh);
 
-    attest_reqhash_free(rh);
+    /* the body is not kept past its request; big buffers are freed */
+    attest_reqhash_reset(rh, 0, NGX_HTTP_ATTEST_REQHASH_KEEP);
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -165,14 +183,17 @@ ngx_http_attest_request_hash(ngx_http_request_t *r,
 }
 
 
-/* every buffer of the read body, temp-file parts in chunks */
+/*
+ * every buffer of the read body, copied (in memory) or read (temp-file
+ * parts, in large chunks) straight into the canonicalizer's buffer
+ */
 static ngx_int_t
 ngx_http_attest_request_feed(ngx_http_request_t *r, attest_reqhash_t *rh)
 {
     off_t         pos;
-    size_t        n;
+    size_t        n, total;
     ssize_t       got;
-    u_char       *chunk;
+    u_char       *dst;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -180,18 +201,32 @@ ngx_http_attest_request_feed(ngx_http_request_t *r, attest_reqhash_t *rh)
         return NGX_OK;
     }
 
-    chunk = NULL;
+    total = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
-            if (attest_reqhash_update(rh, b->pos, b->last - b->pos)
-                == ATTEST_REQ_NOMEM)
-            {
-                return NGX_ERROR;
-            }
+            total += b->last - b->pos;
 
+        } else if (b->in_file) {
+            total += (size_t) (b->file_last - b->file_pos);
+        }
+    }
+
+    dst = attest_reqhash_space(rh, total);
+
+    if (dst == NULL) {
+        /* too large: final says so; out of memory: an error */
+        return attest_reqhash_commit(rh, 0) == ATTEST_REQ_NOMEM
+               ? NGX_ERROR : NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            dst = ngx_cpymem(dst, b->pos, b->last - b->pos);
             continue;
         }
 
@@ -199,18 +234,11 @@ ngx_http_attest_request_feed(ngx_http_request_t *r, attest_reqhash_t *rh)
             continue;
         }
 
-        if (chunk == NULL) {
-            chunk = ngx_palloc(r->pool, NGX_HTTP_ATTEST_READ_CHUNK);
-            if (chunk == NULL) {
-                return NGX_ERROR;
-            }
-        }
-
         for (pos = b->file_pos; pos < b->file_last; pos += got) {
             n = (size_t) ngx_min(b->file_last - pos,
                                  NGX_HTTP_ATTEST_READ_CHUNK);
 
-            got = ngx_read_file(b->file, chunk, n, pos);
+            got = ngx_read_file(b->file, dst, n, pos);
 
             if (got != (ssize_t) n) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -219,17 +247,21 @@ ngx_http_attest_request_feed(ngx_http_request_t *r, attest_reqhash_t *rh)
                 return NGX_ERROR;
             }
 
-            if (attest_reqhash_update(rh, chunk, n) == ATTEST_REQ_NOMEM) {
-                return NGX_ERROR;
-            }
+            dst += n;
         }
     }
 
-    if (chunk) {
-        ngx_pfree(r->pool, chunk);
-    }
+    return attest_reqhash_commit(rh, total) == ATTEST_REQ_NOMEM
+           ? NGX_ERROR : NGX_OK;
+}
 
-    return NGX_OK;
+
+/* a worker's exit: the canonicalizer's buffers go with it */
+void
+ngx_http_attest_request_exit(void)
+{
+    attest_reqhash_free(ngx_http_attest_reqhash);
+    ngx_http_attest_reqhash = NULL;
 }
 
 
