@@ -65,7 +65,6 @@ struct attest_reqhash_s {
     size_t         mem_cap;
 
     size_t         pos;
-    size_t         grow;       /* what ensure_ascii adds to raw UTF-8 */
     attest_req_err_t  err;
     unsigned       done:1;
     unsigned       stream:1;
@@ -344,15 +343,16 @@ attest_reqhash_update(attest_reqhash_t *r, const uint8_t *p, size_t len)
  * json.loads(bytes): the encoding is guessed from the first bytes; only
  * UTF-8 (with or without a BOM) is read here.  The whole body is decoded
  * before parsing, with "surrogatepass": encoded surrogates are accepted.
+ * The parse checks the UTF-8 of the strings as it decodes them (nothing
+ * else may be other than ASCII); a parse that fails calls
+ * req_check_utf8(), so that invalid UTF-8 anywhere in the body is the
+ * reason, as in Python.
  */
 static attest_req_err_t
 req_check_encoding(attest_reqhash_t *r)
 {
     const uint8_t  *p = r->in.p;
-    size_t          i, n = r->in.len;
-    uint32_t        c;
-    uint64_t        w0, w1;
-    int             k;
+    size_t          n = r->in.len;
 
     if ((n >= 2 && ((p[0] == 0xff && p[1] == 0xfe)
                     || (p[0] == 0xfe && p[1] == 0xff)))
@@ -369,7 +369,28 @@ req_check_encoding(attest_reqhash_t *r)
         return req_fail(r, ATTEST_REQ_ENCODING, "UTF-16/32 body");
     }
 
-    for (i = r->pos; i < n; ) {
+    return ATTEST_REQ_OK;
+}
+
+
+/*
+ * the whole body's UTF-8 from start: on the first invalid byte, the
+ * error replaces whatever the parse said
+ */
+static void
+req_check_utf8(attest_reqhash_t *r, size_t start)
+{
+    const uint8_t     *p = r->in.p;
+    size_t             i, n = r->in.len;
+    uint32_t           c;
+    uint64_t           w0, w1;
+    int                k;
+    attest_req_err_t   err;
+
+    err = r->err;
+    r->err = ATTEST_REQ_OK;
+
+    for (i = start; i < n; ) {
         /* ASCII 16 bytes at a time */
         while (n - i >= 16) {
             memcpy(&w0, p + i, 8);
@@ -406,19 +427,20 @@ req_check_encoding(attest_reqhash_t *r)
             c &= 0x07;
 
         } else {
-            return req_fail(r, ATTEST_REQ_UTF8, "invalid UTF-8 at byte %zu",
-                            i);
+            req_fail(r, ATTEST_REQ_UTF8, "invalid UTF-8 at byte %zu", i);
+            return;
         }
 
         if (n - i <= (size_t) k) {
-            return req_fail(r, ATTEST_REQ_UTF8,
-                            "truncated UTF-8 at byte %zu", i);
+            req_fail(r, ATTEST_REQ_UTF8, "truncated UTF-8 at byte %zu", i);
+            return;
         }
 
         for (int j = 1; j <= k; j++) {
             if ((p[i + j] & 0xc0) != 0x80) {
-                return req_fail(r, ATTEST_REQ_UTF8,
-                                "invalid UTF-8 at byte %zu", i);
+                req_fail(r, ATTEST_REQ_UTF8, "invalid UTF-8 at byte %zu",
+                         i);
+                return;
             }
 
             c = (c << 6) | (p[i + j] & 0x3f);
@@ -427,16 +449,14 @@ req_check_encoding(attest_reqhash_t *r)
         if ((k == 2 && c < 0x800) || (k == 3 && (c < 0x10000
                                                  || c > 0x10ffff)))
         {
-            return req_fail(r, ATTEST_REQ_UTF8, "invalid UTF-8 at byte %zu",
-                            i);
+            req_fail(r, ATTEST_REQ_UTF8, "invalid UTF-8 at byte %zu", i);
+            return;
         }
 
-        /* json.dumps writes it as one or two \uXXXX: 6 or 12 bytes */
-        r->grow += k == 3 ? 8 : 5 - k;
         i += k + 1;
     }
 
-    return ATTEST_REQ_OK;
+    r->err = err;
 }
 
 
@@ -653,30 +673,61 @@ req_escape(const uint8_t *p, size_t n, uint8_t *o, int key, size_t *used)
 
 
 /*
- * one character of valid UTF-8 (checked before parsing) at p, written at
- * o (room for REQ_UNIT_MAX bytes) as its UTF-16 units; *used: its length
+ * one character of UTF-8 at p[0..n) (n > 0, p[0] from 0x80 up), written
+ * at o (room for REQ_UNIT_MAX bytes) as its UTF-16 units; *used: its
+ * length.  NULL when it is not valid UTF-8 (surrogates are: Python's
+ * surrogatepass).
  */
 static inline uint8_t *
-req_utf8(const uint8_t *p, uint8_t *o, int key, size_t *used)
+req_utf8(const uint8_t *p, size_t n, uint8_t *o, int key, size_t *used)
 {
     uint32_t  c = p[0];
 
+    if (c < 0xc2) {
+        return NULL;
+    }
+
     if (c < 0xe0) {
+        if (n < 2 || (p[1] & 0xc0) != 0x80) {
+            return NULL;
+        }
+
         c = ((c & 0x1f) << 6) | (p[1] & 0x3f);
         *used = 2;
+
         return req_put_unit(o, c, 0);
     }
 
     if (c < 0xf0) {
+        if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80) {
+            return NULL;
+        }
+
         c = ((c & 0x0f) << 12) | ((p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+
+        if (c < 0x800) {
+            return NULL;
+        }
+
         *used = 3;
 
         /* surrogatepass: an encoded surrogate stays alone */
         return req_put_unit(o, c, key && c >= 0xd800 && c <= 0xdfff);
     }
 
+    if (c > 0xf4 || n < 4 || (p[1] & 0xc0) != 0x80
+        || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+    {
+        return NULL;
+    }
+
     c = ((c & 0x07) << 18) | ((p[1] & 0x3f) << 12) | ((p[2] & 0x3f) << 6)
         | (p[3] & 0x3f);
+
+    if (c < 0x10000 || c > 0x10ffff) {
+        return NULL;
+    }
+
     c -= 0x10000;
     *used = 4;
 
@@ -763,7 +814,14 @@ req_string(attest_reqhash_t *r, int key)
             used = 1;
 
         } else {
-            o = req_utf8(p + pos, o, key, &used);
+            o = req_utf8(p + pos, n - pos, o, key, &used);
+
+            if (o == NULL) {
+                /* req_parse() checks the whole body and says where */
+                r->pos = pos;
+                return req_fail(r, ATTEST_REQ_UTF8,
+                                "invalid UTF-8 at byte %zu", pos);
+            }
         }
 
         pos += used;
@@ -2061,25 +2119,21 @@ req_parse(attest_reqhash_t *r)
         return r->err;
     }
 
-    /*
-     * the canonical form is about the body's size plus the \uXXXX that
-     * replace its UTF-8: one allocation
-     */
-    if (req_reserve(&r->out, r->in.len + r->grow + r->in.len / 8 + 64)
-        != 0)
-    {
-        return req_nomem(r);
+    /* the canonical form is about the body's size: one allocation */
+    if (req_reserve(&r->out, r->in.len + r->in.len / 8 + 64) != 0) {
+        req_nomem(r);
+        goto failed;
     }
 
     req_ws(r);
 
     if (r->pos < r->in.len && r->in.p[r->pos] == '{') {
         if (req_object(r, 1) != ATTEST_REQ_OK) {
-            return r->err;
+            goto failed;
         }
 
     } else if (req_value(r, 0) != ATTEST_REQ_OK) {
-        return r->err;
+        goto failed;
 
     } else {
         r->nmem = (size_t) -1;
@@ -2088,17 +2142,19 @@ req_parse(attest_reqhash_t *r)
     req_ws(r);
 
     if (r->pos != r->in.len) {
-        return req_syntax(r, "extra data");
+        req_syntax(r, "extra data");
+        goto failed;
     }
 
     if (r->nmem == (size_t) -1) {
         r->nmem = 0;
-        return req_fail(r, ATTEST_REQ_NOT_OBJECT, "not a JSON object");
+        req_fail(r, ATTEST_REQ_NOT_OBJECT, "not a JSON object");
+        goto failed;
     }
 
     /*
-     * the body is read: its buffer takes the canonical form (about the
-     * arena's size), one allocation less
+     * the whole body is parsed, so its UTF-8 is checked; its buffer takes
+     * the canonical form (about the arena's size), one allocation less
      */
     if (r->in.cap < r->out.len + 64) {
         free(r->in.p);
@@ -2110,6 +2166,14 @@ req_parse(attest_reqhash_t *r)
     memset(&r->in, 0, sizeof(req_buf_t));
 
     return req_top(r, r->mem, r->nmem);
+
+failed:
+
+    /* json.loads decodes the whole body first: invalid UTF-8 comes first */
+    req_check_utf8(r, r->in.len >= 3 && r->in.p[0] == 0xef
+                      && r->in.p[1] == 0xbb && r->in.p[2] == 0xbf ? 3 : 0);
+
+    return r->err;
 }
 
 
