@@ -312,6 +312,62 @@ test_rules(void)
 }
 
 
+/* the reason, as attest_reqhash_error() says it, for body */
+static const char *
+why(const char *body)
+{
+    static char  err[200];
+    uint8_t      hash[32];
+
+    canon((const uint8_t *) body, strlen(body), strlen(body) + 1, hash, NULL,
+          NULL, err, sizeof(err));
+
+    return err;
+}
+
+
+/*
+ * Python decodes the whole body before it parses: invalid UTF-8 anywhere
+ * is the reason, at its first byte, whatever else is wrong before it
+ * (the strings' UTF-8 is checked as they are parsed, the rest after a
+ * failed parse)
+ */
+static void
+test_utf8_first(void)
+{
+    is_str(why("{\"a\":\"\xc3\xa9\xff\"}"), "invalid UTF-8 at byte 8",
+           "in a string");
+    is_str(why("{\"\xe2\x82\"}"), "invalid UTF-8 at byte 2", "in a key");
+    is_str(why("{\"a\":\"x\xe2\x82"), "truncated UTF-8 at byte 7",
+           "truncated at the end");
+    is_str(why("{\"a\":\"x\xf0\x9f\x98"), "truncated UTF-8 at byte 7",
+           "astral, truncated");
+    is_str(why("{\"a\":\"\xf0\x8f\xbf\xbf\"}"), "invalid UTF-8 at byte 6",
+           "overlong astral");
+    is_str(why("{\"a\":\"\xf4\x90\x80\x80\"}"), "invalid UTF-8 at byte 6",
+           "above U+10FFFF");
+    is_str(why("{\"a\":\"\xe0\x9f\xbf\"}"), "invalid UTF-8 at byte 6",
+           "overlong 3 bytes");
+    is_str(why("{\"a\":\"\xed\xa0\x80\"}"), "ok", "encoded surrogate");
+    is_str(why("{\"a\":1,,\"b\":\"\xff\"}"), "invalid UTF-8 at byte 13",
+           "after a syntax error");
+    is_str(why("{\"a\":\"\\q\xc3\"}"), "invalid UTF-8 at byte 8",
+           "after an invalid escape");
+    is_str(why("{\"a\":\xc3\xa9}"), "expecting value at byte 5",
+           "valid UTF-8 outside a string: syntax");
+    is_str(why("{\"a\":\xc3}"), "invalid UTF-8 at byte 5",
+           "invalid outside a string");
+    is_str(why("[\"\xc3\xa9\"]\xff"), "invalid UTF-8 at byte 6",
+           "after the value, not an object");
+    is_str(why("{\"n\":1.5,\"x\":\"\xff\"}"), "invalid UTF-8 at byte 14",
+           "before a field type error");
+    is_str(why("\xef\xbb\xbf{\"a\":\"\xff\"}"), "invalid UTF-8 at byte 9",
+           "after a BOM");
+    is_str(why("\xef\xbb{\"a\":1}"), "invalid UTF-8 at byte 0",
+           "half a BOM");
+}
+
+
 static void
 test_api(void)
 {
@@ -671,6 +727,7 @@ main(void)
     }
 
     test_rules();
+    test_utf8_first();
     test_api();
     test_depth();
     test_floats();

@@ -35,7 +35,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import reqhash  # noqa: E402
 
 RANDOM_BODIES = 13000
-rng = random.Random(20261203)
+# REQHASH_SEED=N draws another set (make vectors keeps the default)
+SEED = int(os.environ.get("REQHASH_SEED", "20261203"))
+rng = random.Random(SEED)
 
 
 # ---- JSON writing, token by token --------------------------------------
@@ -539,8 +541,8 @@ def main():
     with open(os.path.join(out, "reqhash_floats.txt"), "w") as f:
         f.writelines(float_vectors())
 
-    print("gen_reqhash: %d bodies: %s" % (
-        len(lines), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+    print("gen_reqhash: seed %d, %d bodies: %s" % (
+        SEED, len(lines), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
 
 
 if __name__ == "__main__":
