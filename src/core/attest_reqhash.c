@@ -289,8 +289,13 @@ attest_reqhash_space(attest_reqhash_t *r, size_t len)
         return NULL;
     }
 
-    /* never NULL on success, even for nothing */
-    if (req_reserve(&r->in, len ? len : 1) != 0) {
+    /*
+     * never NULL on success, even for nothing; the canonical form takes
+     * this buffer, so a little more room (see req_parse())
+     */
+    if (req_reserve(&r->in, len < ((size_t) -1) / 4 ? len + 64 : len)
+        != 0)
+    {
         req_nomem(r);
         return NULL;
     }
