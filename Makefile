@@ -135,7 +135,8 @@ test: all test-deps vectors
 # nginx under valgrind (t/lib/AttestTest.pm honours ATTEST_VALGRIND=DIR):
 # the tests must pass and scripts/valgrind-check.pl must find no invalid
 # read, write or free and no error or definite leak in the module
-VALGRIND_TESTS ?= t/10-gateway.t t/60-adversary.t t/61-adversary-sse.t \
+VALGRIND_TESTS ?= t/10-gateway.t t/15-buffered.t t/60-adversary.t \
+                  t/61-adversary-sse.t \
                   t/63-adversary-redirect.t
 VALGRIND_DIR   := $(BUILD)/valgrind/nginx
 

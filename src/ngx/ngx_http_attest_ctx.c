@@ -158,6 +158,22 @@ ngx_http_attest_chunk_get(ngx_http_request_t *r, ngx_http_attest_ctx_t *ctx)
 }
 
 
+/* at worker exit: the spare chunks go, so that no tool sees them lost */
+void
+ngx_http_attest_chunk_exit(void)
+{
+    ngx_http_attest_chunk_t  *c;
+
+    while (ngx_http_attest_spare) {
+        c = ngx_http_attest_spare;
+        ngx_http_attest_spare = c->next;
+        ngx_free(c);
+    }
+
+    ngx_http_attest_nspare = 0;
+}
+
+
 static void
 ngx_http_attest_cleanup(void *data)
 {

@@ -1336,6 +1336,7 @@ ngx_http_attest_exit_process(ngx_cycle_t *cycle)
 {
     attest_eth_cleanup();
     ngx_http_attest_request_exit();
+    ngx_http_attest_chunk_exit();
 }
 
 

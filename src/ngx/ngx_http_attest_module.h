@@ -370,6 +370,7 @@ ngx_int_t ngx_http_attest_log_handler(ngx_http_request_t *r);
 
 ngx_buf_t *ngx_http_attest_chunk_get(ngx_http_request_t *r,
     ngx_http_attest_ctx_t *ctx);
+void ngx_http_attest_chunk_exit(void);
 
 void ngx_http_attest_signer(ngx_http_attest_ctx_t *ctx,
     attest_signer_t *signer);
